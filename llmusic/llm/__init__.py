@@ -1,0 +1,1 @@
+"""LLM backends: each turns song requests into raw reply texts (see base.py for the contract)."""

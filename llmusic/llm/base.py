@@ -1,0 +1,65 @@
+"""The contract between the generation engine and every LLM backend.
+
+The engine builds one `SongRequest` per attempt at a song and hands backends a batch of them; a
+backend yields a `Completion` (or the exception that ended that request) for each, in any order.
+Backends do no parsing, caching or retrying of invalid replies: the engine does that once for all.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SongRequest:
+    genre: str
+    style: str
+    mood: str
+    index: int  # song number within its genre-style pair: two songs with one prompt differ by it
+    attempt: int  # 0-based; a parse failure or a reply cut at the token limit costs one
+    messages: tuple[dict, ...]  # chat messages: ({"role": ..., "content": ...}, ...)
+    temperature: float
+    top_p: float
+    max_tokens: int
+    response_format: dict | None = None  # OpenAI `response_format` for structured outputs
+    seed: int | None = None
+
+    @property
+    def song_id(self) -> str:
+        return f"{self.genre}|{self.style}|{self.index}"
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str = "stop"  # "length" when the reply was cut at max_tokens
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str | None = None  # what the server says answered
+    extra: dict = field(default_factory=dict)  # backend-specific facts worth keeping (batch id, ...)
+
+
+class Backend(ABC):
+    """One way of getting replies: an API, a local model, a recording, or a rule-based control."""
+
+    name: str = "backend"
+    is_llm: bool = True  # False for non-LLM controls (the baseline composer)
+    paid: bool = False  # True when a reply costs money: the engine caches those before anything else
+
+    @abstractmethod
+    def identity(self) -> dict:
+        """Everything about this backend that determines a reply (name, model, base URL host).
+
+        Goes into the cache key and the manifest, so it must never hold a secret.
+        """
+
+    @abstractmethod
+    def complete_many(
+        self, requests: Sequence[SongRequest]
+    ) -> AsyncIterator[tuple[SongRequest, Completion | BaseException]]:
+        """Yield (request, completion or error) for every request, as each finishes."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections, files or models."""
