@@ -1,0 +1,23 @@
+"""Shared fixtures. Real-data tests fail (never skip) when ../shared/data is missing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("LLMUSIC_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = shared_data_dir()
+    if not (root / "README.md").exists():
+        pytest.fail(f"real data not found at {root}: set LLMUSIC_SHARED_DATA or lay out ../shared/data")
+    return root
