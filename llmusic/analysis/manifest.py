@@ -1,0 +1,109 @@
+"""A generate run's manifest: one record per song, and the tallies read straight off it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+UNLABELLED = "(none)"  # genre/style/mood of a record without one (e.g. a replayed reply)
+
+
+def load_manifest(out_dir: Path) -> list[dict]:
+    """The records of `<out_dir>/manifest.jsonl`, in file order, with missing labels filled in.
+
+    A line that is not JSON (a run killed mid-write) is skipped with a warning naming it: the rest of
+    the run is still worth analysing.
+    """
+    path = Path(out_dir) / "manifest.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no manifest.jsonl in {out_dir}: is it a generate run's out_dir?")
+    records = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            print(f"warning: {path}:{lineno} is not JSON ({err.msg}); skipped")
+            continue
+        for key in ("genre", "style", "mood"):
+            record[key] = record.get(key) or UNLABELLED
+        records.append(record)
+    return records
+
+
+def song_id(record: dict) -> str:
+    """"Genre|Style|index", the id the engine gives a song (SongRequest.song_id)."""
+    return f"{record['genre']}|{record['style']}|{record['index']}"
+
+
+def file_stem(record: dict) -> str:
+    """A file name for the song, e.g. "Jazz__Bossa_Nova__3": its id with '|' as '__' and anything but
+    letters, digits, '_', '-' and '.' as '_'."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", song_id(record).replace("|", "__"))
+
+
+def axis_order(records: list[dict], key: str, preferred: list[str] | None = None) -> list[str]:
+    """The distinct values of `key`, in `preferred` order (the run's taxonomy) then as they appear."""
+    seen = list(dict.fromkeys(r[key] for r in records))
+    first = [v for v in preferred or [] if v in seen]
+    return first + [v for v in seen if v not in first]
+
+
+def valid_rates(
+    records: list[dict], genres: list[str], styles: list[str], valid_statuses: set[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(G, S) share of valid songs per genre x style (nan where none was asked), and (G, S) totals."""
+    total = np.zeros((len(genres), len(styles)), dtype=np.int64)
+    valid = np.zeros_like(total)
+    gi = {g: i for i, g in enumerate(genres)}
+    si = {s: i for i, s in enumerate(styles)}
+    for r in records:
+        i, j = gi[r["genre"]], si[r["style"]]
+        total[i, j] += 1
+        valid[i, j] += r["status"] in valid_statuses
+    return np.where(total > 0, valid / np.maximum(total, 1), np.nan), total
+
+
+def rates_by(records: list[dict], key: str, order: list[str], valid_statuses: set[str]) -> dict[str, dict]:
+    """value of `key` -> {songs, valid, rate}, in `order` (from `axis_order`)."""
+    total, valid = Counter(), Counter()
+    for r in records:
+        total[r[key]] += 1
+        valid[r[key]] += r["status"] in valid_statuses
+    return {k: {"songs": total[k], "valid": valid[k], "rate": valid[k] / total[k]} for k in order}
+
+
+def reason_key(reason: str | None) -> str:
+    """The stable key of a failure reason: parse reasons read "<key>" or "<key>: <detail>"."""
+    return (reason or "unknown").split(":", 1)[0].strip() or "unknown"
+
+
+def failure_reasons(records: list[dict], valid_statuses: set[str]) -> tuple[Counter, dict[str, str]]:
+    """reason key -> count over the songs that are not valid, and key -> the first full reason seen."""
+    counts, examples = Counter(), {}
+    for r in records:
+        if r["status"] not in valid_statuses:
+            key = reason_key(r.get("reason"))
+            counts[key] += 1
+            examples.setdefault(key, r.get("reason") or "unknown")
+    return counts, examples
+
+
+def repair_counts(records: list[dict]) -> Counter:
+    """repair key -> how many songs' final reply needed it (the engine logs each attempt's repairs)."""
+    counts = Counter()
+    for r in records:
+        final = (r.get("attempts") or [{}])[-1]
+        counts.update(key for key, n in (final.get("repairs") or {}).items() if n)
+    return counts
+
+
+def attempt_counts(records: list[dict]) -> dict[int, int]:
+    """attempts a song took -> how many songs took that many, ascending."""
+    counts = Counter(len(r.get("attempts") or []) for r in records)
+    return dict(sorted(counts.items()))
