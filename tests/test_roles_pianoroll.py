@@ -1,0 +1,266 @@
+"""Piano rolls of songs, track roles and windows of real MIDI files (the 550 LMD files)."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+import symusic
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from conftest import CONF
+from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, song_pianoroll, write_midi
+from llmusic.midi.synthetic import random_song
+from llmusic.song import DURATION, PITCH, START, TRACKS, Song
+
+with initialize_config_dir(config_dir=str(CONF), version_base=None):
+    PAPER = instantiate(compose(overrides=["+constraints=paper"]).constraints)
+
+
+def reference_roll(song: Song, span: int, steps: int) -> np.ndarray:
+    """Note by note, the definition in llmusic.midi.pianoroll's docstring."""
+    roll = np.zeros((4, 128, steps), np.float32)
+    step = span / steps
+    for c, role in enumerate(TRACKS):
+        for p, d, _, s in song.tracks[role].tolist():
+            on, off = int(np.floor(s / step + 0.5)), int(np.floor((s + d) / step + 0.5))
+            roll[c, p, on:max(off, on + 1)] = 1.0
+    return roll
+
+
+# ---------------------------------------------------------------- song piano rolls
+def test_paper_grid_is_a_32nd_note_over_4_bars():
+    song = Song({"melody": [(60, 480, 100, 480)], "chords": [(64, 960, 80, 7200)],
+                 "bass": [(40, 240, 90, 7680)], "rhythm": [(42, 60, 70, 0)]})
+    roll = song_pianoroll(song, PAPER.time_span_ticks)
+    assert roll.shape == (4, 128, 128) and roll.dtype == np.float32
+    assert np.flatnonzero(roll[0, 60]).tolist() == list(range(8, 16))  # a quarter note = 8 steps of 60 ticks
+    assert np.flatnonzero(roll[1, 64]).tolist() == list(range(120, 128))  # cut at the end of the span
+    assert not roll[2].any()  # starts at time_span_ticks: outside the roll
+    assert np.flatnonzero(roll[3, 42]).tolist() == [0]
+    assert set(np.unique(roll)) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("steps", [32, 128, 256])
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("span", [7680, 15360, 1000])
+def test_song_roll_matches_the_note_by_note_definition(seed, span, steps):
+    song = random_song(seed, PAPER)
+    assert np.array_equal(song_pianoroll(song, span, steps), reference_roll(song, span, steps))
+
+
+def test_velocity_roll_keeps_the_loudest_overlapping_note():
+    song = Song({"melody": [(60, 960, 127, 0), (60, 480, 20, 0), (62, 240, 64, 0)], "chords": [], "bass": [],
+                 "rhythm": []})
+    roll = song_pianoroll(song, 7680, velocity=True)
+    assert roll[0, 60, :16].tolist() == [1.0] * 16
+    assert roll[0, 62, :4] == pytest.approx(64 / 127)
+    assert np.array_equal(roll > 0, song_pianoroll(song, 7680) > 0)
+
+
+def test_short_and_off_grid_notes_still_sound():
+    song = Song({"melody": [(60, 1, 80, 29), (61, 1, 80, 31), (62, 110, 80, 100)], "chords": [], "bass": [],
+                 "rhythm": []})
+    roll = song_pianoroll(song, 7680)
+    assert [np.flatnonzero(roll[0, p]).tolist() for p in (60, 61, 62)] == [[0], [1], [2, 3]]
+
+
+# ---------------------------------------------------------------- roles on constructed scores
+def make_score(tracks: list[tuple[str, int, bool, list[tuple[int, int, int]]]]) -> symusic.Score:
+    """(name, program, is_drum, [(start, duration, pitch)]) -> a Score at 480 ticks per quarter."""
+    score = symusic.Score(480)
+    for name, program, is_drum, notes in tracks:
+        track = symusic.Track(name, program, is_drum)
+        for start, duration, pitch in notes:
+            track.notes.append(symusic.Note(start, duration, pitch, 90))
+        score.tracks.append(track)
+    return score
+
+
+def line(low: int, n: int = 16) -> list[tuple[int, int, int]]:
+    return [(480 * i, 480, low + i % 7) for i in range(n)]
+
+
+def block_chords(low: int, n: int = 8) -> list[tuple[int, int, int]]:
+    return [(960 * i, 960, low + k) for i in range(n) for k in (0, 4, 7)]
+
+
+DRUMS = [(240 * i, 120, 36 + i % 3 * 2) for i in range(32)]
+ROLE_CASES = {
+    "drums_piano_bass_program": ([("Drums", 0, True, DRUMS), ("Piano", 0, False, block_chords(60)),
+                                  ("Finger", 33, False, line(36)), ("Flute", 73, False, line(72))],
+                                 {"rhythm": [0], "chords": [1], "bass": [2], "melody": [3]}),
+    "melody_by_name_even_if_low": ([("Lead Vocal", 52, False, line(48)), ("Strings", 48, False, line(70)),
+                                    ("Bass", 0, False, line(30))],
+                                   {"melody": [0], "bass": [2], "chords": [1], "rhythm": []}),
+    "bass_by_lowest_register": ([("Piano", 0, False, block_chords(60)), ("Synth", 81, False, line(31)),
+                                 ("Guitar", 25, False, line(76))],
+                                {"bass": [1], "melody": [2], "chords": [0], "rhythm": []}),
+    "no_bass_when_the_lowest_is_high": ([("Piano", 0, False, block_chords(60)),
+                                         ("Flute", 73, False, line(76))],
+                                        {"bass": [], "melody": [1], "chords": [0], "rhythm": []}),
+    "single_piano_is_melody_if_monophonic": ([("Piano", 0, False, line(40))],
+                                             {"melody": [0], "bass": [], "chords": [], "rhythm": []}),
+    "polyphonic_only_means_no_melody": ([("Piano", 0, False, block_chords(60)),
+                                         ("Organ", 16, False, block_chords(48))],
+                                        {"melody": [], "bass": [1], "chords": [0], "rhythm": []}),
+    "empty_tracks_ignored": ([("Melody", 0, False, []), ("Drums", 0, True, []), ("Sax", 65, False, line(70)),
+                              ("Piano", 0, False, block_chords(50))],
+                             {"melody": [2], "bass": [3], "chords": [], "rhythm": []}),
+    "bassoon_is_not_bass": ([("Bassoon", 70, False, line(50)), ("Violin", 40, False, line(80)),
+                             ("Piano", 0, False, block_chords(40))],
+                            {"bass": [2], "melody": [1], "chords": [0], "rhythm": []}),
+    "own_role_names_win_over_programs": ([("melody", 0, False, line(60)),
+                                          ("chords", 33, False, block_chords(50)),
+                                          ("bass", 0, False, line(36)), ("rhythm", 0, True, DRUMS)],
+                                         {"melody": [0], "chords": [1], "bass": [2], "rhythm": [3]}),
+}
+
+
+@pytest.mark.parametrize("tracks, expected", ROLE_CASES.values(), ids=ROLE_CASES.keys())
+def test_assign_roles_on_constructed_scores(tracks, expected):
+    roles = assign_roles(make_score(tracks))
+    assert {role: sorted(i) for role, i in roles.items()} == expected
+
+
+def test_own_files_map_back_to_their_roles(tmp_path):
+    song = random_song(5, PAPER)
+    write_midi(song, tmp_path / "song.mid")
+    score = load_score(tmp_path / "song.mid")
+    roles = assign_roles(score)
+    assert all(score.tracks[i].name == role for role, indices in roles.items() for i in indices)
+    assert sum(len(indices) for indices in roles.values()) == len(score.tracks)
+
+
+def test_window_of_a_rendered_song_is_its_roll(tmp_path):
+    song = random_song(11, PAPER)
+    write_midi(song, tmp_path / "song.mid")
+    windows, starts = midi_windows(load_score(tmp_path / "song.mid"), span_quarters=16)
+    assert starts[0] == 0
+    assert np.array_equal(windows[0], song_pianoroll(song, PAPER.time_span_ticks))
+
+
+# ---------------------------------------------------------------- windows on constructed scores
+def with_meters(score: symusic.Score, meters: list[tuple[int, int, int]]) -> symusic.Score:
+    for time, numerator, denominator in meters:
+        score.time_signatures.append(symusic.TimeSignature(time, numerator, denominator))
+    return score
+
+
+def test_windows_start_on_4_4_bar_lines_after_a_pickup_and_skip_other_meters():
+    # 2/4 pickup bar (960 ticks), 4/4 for 8 bars, then 3/4 for 8 bars: only the 4/4 bars give windows.
+    bar = 1920
+    notes = [(960 * i, 480, 60 + i % 12) for i in range(40)]
+    meters = [(0, 2, 4), (960, 4, 4), (960 + 8 * bar, 3, 4)]
+    score = with_meters(make_score([("Piano", 0, False, notes)]), meters)
+    windows, starts = midi_windows(score, span_quarters=16, steps=64)
+    assert starts.tolist() == [960, 960 + 4 * bar]
+    assert windows.shape == (2, 4, 128, 64)
+    _, overlapping = midi_windows(score, span_quarters=16, hop_quarters=4)
+    assert overlapping.tolist() == [960 + k * bar for k in range(5)]
+
+
+def test_a_file_without_time_signature_is_4_4_and_its_last_window_may_be_padded():
+    score = make_score([("Piano", 0, False, line(60, n=20))])  # 20 quarters: one full window + 4 quarters
+    windows, starts = midi_windows(score, span_quarters=16, steps=128)
+    assert starts.tolist() == [0, 7680]
+    assert windows[1, 0, :, :32].any() and not windows[1, :, :, 32:].any()
+
+
+@pytest.mark.parametrize("tracks, meters, reason", [
+    ([("Drums", 0, True, DRUMS)], [], "no_notes"),
+    ([("Piano", 0, False, [])], [], "no_notes"),
+    ([("Piano", 0, False, line(60))], [(0, 6, 8)], "no_4_4_grid"),
+    ([("Piano", 0, False, line(60)), ("Drums", 0, True, DRUMS)], [(0, 4, 4), (960, 3, 4)], "no_4_4_grid"),
+])
+def test_windows_skip_reasons(tracks, meters, reason):
+    with pytest.raises(MidiSkip) as err:
+        midi_windows(with_meters(make_score(tracks), meters), span_quarters=16)
+    assert err.value.reason == reason
+
+
+@pytest.mark.parametrize("hop", [0, 2, 6])
+def test_hop_must_be_whole_bars(hop):
+    with pytest.raises(ValueError, match="whole 4/4 bars"):
+        midi_windows(make_score([("Piano", 0, False, line(60))]), span_quarters=16, hop_quarters=hop)
+
+
+def test_unreadable_file_is_skipped_with_the_library_message(tmp_path):
+    path = tmp_path / "broken.mid"
+    path.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x05\x01\xe0MTrk\x00\x00\xff\xff garbage")
+    with pytest.raises(MidiSkip) as err:
+        load_score(path)
+    assert err.value.reason == "unreadable"
+    assert err.value.detail.startswith(f"{path}: ") and len(err.value.detail) > len(f"{path}: ")
+
+
+# ---------------------------------------------------------------- the 550 real LMD files
+@pytest.fixture(scope="module")
+def lmd_scores(shared_data) -> dict[str, symusic.Score]:
+    paths = sorted((shared_data / "lmd_subset" / "midi").glob("*.mid"))
+    assert len(paths) == 550
+    scores, skipped = {}, collections.Counter()
+    for path in paths:
+        try:
+            scores[path.stem] = load_score(path)
+        except MidiSkip as err:
+            skipped[err.reason] += 1
+    assert len(scores) + sum(skipped.values()) == 550 and set(skipped) <= {"unreadable"}
+    return scores
+
+
+def test_real_files_roles_are_sane(lmd_scores):
+    with_melody = 0
+    for name, score in lmd_scores.items():
+        roles = assign_roles(score)
+        nonempty = {i for i, t in enumerate(score.tracks) if len(t.notes)}
+        assigned = [i for indices in roles.values() for i in indices]
+        assert sorted(assigned) == sorted(nonempty), name  # every non-empty track exactly once
+        assert set(roles["rhythm"]) == {i for i in nonempty if score.tracks[i].is_drum}, name
+        assert not any(score.tracks[i].is_drum for r in ("melody", "chords", "bass") for i in roles[r]), name
+        with_melody += bool(roles["melody"])
+    assert with_melody >= 0.9 * len(lmd_scores)
+
+
+def check_windows(score: symusic.Score, span_quarters: int, steps: int) -> tuple[int, str | None]:
+    try:
+        windows, starts = midi_windows(score, span_quarters, steps)
+    except MidiSkip as err:
+        return 0, err.reason
+    assert windows.shape == (len(starts), 4, 128, steps) and windows.dtype == np.float32
+    assert set(np.unique(windows)) <= {0.0, 1.0}
+    assert windows[:, :3].reshape(len(starts), -1).any(axis=1).all()  # every window has pitched notes
+    assert starts.dtype == np.int64 and np.all(np.diff(starts) > 0)
+    meters = [(0, 4, 4)] + sorted(((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures),
+                                  key=lambda m: m[0])
+    for start in starts.tolist():
+        grid_origin = None  # where the run of 4/4 meters in effect at `start` began
+        for time, numerator, denominator in (m for m in meters if m[0] <= start):
+            if (numerator, denominator) != (4, 4):
+                grid_origin = None
+            elif grid_origin is None:
+                grid_origin = time
+        assert grid_origin is not None and (start - grid_origin) % (4 * score.ticks_per_quarter) == 0
+    return len(starts), None
+
+
+def test_real_files_windows_default_grid(lmd_scores):
+    counts, skipped = 0, collections.Counter()
+    for score in lmd_scores.values():
+        n, reason = check_windows(score, span_quarters=16, steps=128)
+        counts += n
+        if reason:
+            skipped[reason] += 1
+    assert set(skipped) <= {"no_notes", "no_4_4_grid"}
+    assert sum(skipped.values()) < 0.15 * len(lmd_scores)
+    assert counts > 10 * len(lmd_scores)  # about 24 windows of 4 bars per song
+
+
+@pytest.mark.parametrize("span_quarters", [16, 32])
+@pytest.mark.parametrize("steps", [64, 128])
+def test_real_files_windows_grid(lmd_scores, span_quarters, steps):
+    scores = list(lmd_scores.values())[::10]  # every 10th file keeps the grid quick
+    windowed = [check_windows(score, span_quarters, steps)[0] for score in scores]
+    assert sum(n > 0 for n in windowed) >= 0.8 * len(scores)
