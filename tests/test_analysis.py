@@ -267,7 +267,8 @@ def test_previews_are_first_valid_songs_per_genre_with_real_audio(handmade):
     for s in previews["songs"]:
         info = wav_info(out / "analysis" / s["wav"])
         assert info.sample_rate == 22050 and not info.silent
-        assert SONG_SECONDS <= info.duration_s <= SONG_SECONDS + 2.5
+        # FluidSynth lets reverb and release ring on for about 3 s after the last note-off
+        assert SONG_SECONDS <= info.duration_s <= SONG_SECONDS + 4.0
 
 
 # ---- choosing songs, and the audio renderers -----------------------------------------------------
