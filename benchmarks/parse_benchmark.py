@@ -1,0 +1,106 @@
+"""How fast `parse_reply` turns replies into songs, against the obvious alternatives.
+
+  python benchmarks/parse_benchmark.py [--n 16250] [--set paper]
+
+1. A data set's worth of replies (default 16,250, as in the paper) cycling through every
+   real-looking reply in tests/replies/ (strict JSON, fences, prose, Python literals, event
+   objects, cut-off and broken replies): replies/s.
+2. The strict-JSON subset (the 52-event song, compact and pretty-printed): parse_reply against
+   plain `json.loads` + the minimum checks (tracks present, 4 numbers per event, clamped).
+3. The Python-literal form of the same song: parse_reply (tolerant tokenizer) against
+   `ast.literal_eval` + the same checks, which reads the form but cannot repair cut replies.
+Ratios are taken in the same run; each timing is the best of --repeats, in CPU seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from llmusic.constraints import ConstraintSet
+from llmusic.parse import parse_reply
+from llmusic.song import Song
+
+REPO = Path(__file__).resolve().parents[1]
+REPLIES = REPO / "tests" / "replies"
+
+
+def checked_song(obj: dict, constraints: ConstraintSet) -> Song:
+    """The baseline: what a hand-written validator of strict, well-formed replies does."""
+    limits = (constraints.pitch_range, constraints.duration_range, constraints.velocity_range,
+              (0, constraints.time_span_ticks))
+    tracks = {}
+    for track in constraints.tracks:
+        rows = []
+        for event in obj[track]:
+            if len(event) != 4:
+                continue
+            rows.append([min(max(int(v), lo), hi) for v, (lo, hi) in zip(event, limits)])
+        tracks[track] = rows
+    return Song(tracks=tracks, ticks_per_quarter=constraints.ticks_per_quarter,
+                tempo_bpm=constraints.tempo_bpm, programs=dict(constraints.programs))
+
+
+def best_rate(fn: Callable[[str], object], texts: list[str], repeats: int) -> float:
+    """Replies per CPU second, best of `repeats` passes over `texts`.
+
+    CPU time of this (single-threaded) process, not wall time, so that other jobs on a shared
+    machine do not skew the ratios.
+    """
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        for text in texts:
+            fn(text)
+        best = min(best, time.process_time() - start)
+    return len(texts) / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=16_250, help="replies per timed pass")
+    parser.add_argument("--set", default="paper", help="constraint config under conf/constraints")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
+        constraints = instantiate(compose(overrides=[f"+constraints={args.set}"]).constraints)
+
+    fixtures = {p.name: p.read_text() for p in sorted(REPLIES.glob("*.txt"))}
+    mix = [fixtures[name] for name in fixtures] * (args.n // len(fixtures) + 1)
+    mix = mix[: args.n]
+    statuses: dict[str, int] = {}
+    for text in mix:
+        status = parse_reply(text, constraints).status
+        statuses[status] = statuses.get(status, 0) + 1
+    mix_rate = best_rate(lambda t: parse_reply(t, constraints), mix, args.repeats)
+    print(f"constraint set: {constraints.name}; {len(fixtures)} reply files; {args.n} replies per pass")
+    print(f"mix of forms: {mix_rate:,.0f} replies/s ({1e6 / mix_rate:.0f} us/reply); outcomes {statuses}")
+
+    song = json.loads(fixtures["strict_json.txt"])
+    strict = [json.dumps(song), json.dumps(song, indent=2)] * (args.n // 2)
+    ours = best_rate(lambda t: parse_reply(t, constraints), strict, args.repeats)
+    base = best_rate(lambda t: checked_song(json.loads(t), constraints), strict, args.repeats)
+    print(f"strict JSON: parse_reply {ours:,.0f}/s ({1e6 / ours:.0f} us), json.loads + checks {base:,.0f}/s "
+          f"({1e6 / base:.0f} us): ratio {ours / base:.2f}")
+
+    literal = [fixtures["python_tuples.txt"]] * args.n
+    ours = best_rate(lambda t: parse_reply(t, constraints), literal, args.repeats)
+    base = best_rate(lambda t: checked_song(ast.literal_eval(t), constraints), literal, args.repeats)
+    print(f"Python literal: parse_reply {ours:,.0f}/s ({1e6 / ours:.0f} us), ast.literal_eval + checks "
+          f"{base:,.0f}/s ({1e6 / base:.0f} us): ratio {ours / base:.2f}")
+
+    print("per reply file (us/reply, parse_reply):")
+    for name, text in fixtures.items():
+        rate = best_rate(lambda t: parse_reply(t, constraints), [text] * 500, args.repeats)
+        print(f"  {name:36s} {1e6 / rate:7.0f}")
+
+
+if __name__ == "__main__":
+    main()
