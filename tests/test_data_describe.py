@@ -1,0 +1,53 @@
+"""`python -m llmusic.data.describe`: summary, saved config and example plot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import matplotlib.image
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from llmusic.data.describe import describe
+from tests.conftest import CONF
+
+
+def run_describe(tmp_path, *overrides: str) -> dict:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("describe", overrides=[f"out_dir={tmp_path / 'out'}", f"dataset.cache_dir={tmp_path / 'cache'}",
+                                             *overrides])
+    return describe(cfg)
+
+
+def check_outputs(tmp_path, summary: dict) -> None:
+    out = tmp_path / "out"
+    assert json.loads((out / "summary.json").read_text()) == summary
+    assert OmegaConf.load(out / "config.yaml").dataset._target_.startswith("llmusic.data.")
+    image = matplotlib.image.imread(out / "examples.png")
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    assert image[..., :3].min() < 0.5  # something was drawn
+
+
+def test_describe_a_genre_tree(shared_data, tmp_path, capsys):
+    for genre, files in (("jazz", 2), ("rock", 2), ("rap", 0)):
+        (tmp_path / "tree" / genre).mkdir(parents=True)
+        for src in sorted((shared_data / "genre_corpus" / genre).iterdir())[:files]:
+            shutil.copy(src, tmp_path / "tree" / genre)
+    shutil.copy(shared_data / "genre_corpus" / "rock" / "david_lee_roth-skyscraper.midi", tmp_path / "tree" / "rock")
+    summary = run_describe(tmp_path, "dataset=midi_folder", f"dataset.root={tmp_path / 'tree'}")
+    assert summary["class_counts"] == {"jazz": 2, "rap": 0, "rock": 2}  # an empty class still gets its row
+    assert summary["skipped"] == {"unreadable": 1}
+    assert '"unreadable": 1' in capsys.readouterr().out
+    check_outputs(tmp_path, summary)
+
+
+def test_describe_melody_pairs(shared_data, tmp_path):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("describe", overrides=["dataset=melody_pop909", f"out_dir={tmp_path / 'out'}",
+                                             f"dataset.pairs.source.root={shared_data / 'pop909'}",
+                                             f"dataset.pairs.cache_dir={tmp_path / 'cache'}"])
+    summary = describe(cfg)
+    assert summary["songs"] == 91 and summary["queries"] == summary["pairs"] > 500
+    assert round(summary["chance_map"], 3) == 0.090
+    check_outputs(tmp_path, summary)
