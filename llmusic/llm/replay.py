@@ -1,0 +1,83 @@
+"""Replay recorded replies (a JSONL file) through the same parse, validate and render path.
+
+Each line is one song: at least `genre`, `style`, `mood` and `response` (the reply text), and
+optionally `messages`, `temperature`, `top_p`, `max_tokens`, `finish_reason` and `usage`
+(`prompt_tokens`, `completion_tokens`). A song's index is its 0-based line number. A line that is
+not JSON, not an object or lacks a key is recorded as a failed song with its reason; it never
+stops the run. A recording holds one reply per song, so a replay makes one attempt per song.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from llmusic.constraints import ConstraintSet
+from llmusic.engine.plan import PlannedSong
+from llmusic.llm.base import Backend, Completion, SongRequest
+from llmusic.prompts import PromptTemplate
+
+REQUIRED = ("genre", "style", "mood", "response")
+
+
+class ReplayBackend(Backend):
+    is_llm = True  # the replies came from an LLM; only their delivery is offline
+    paid = False
+    max_attempts = 1
+
+    def __init__(self, path: str, name: str = "replay") -> None:
+        self.name = name
+        self.path = Path(path)
+        self._raw = self.path.read_bytes()
+        self._lines: dict[int, dict] = {}  # index -> the line, for lines that read
+
+    def identity(self) -> dict:
+        return {"name": self.name, "file": self.path.name, "sha256": hashlib.sha256(self._raw).hexdigest()[:16]}
+
+    def recorded_songs(self, prompt: PromptTemplate, constraints: ConstraintSet) -> list[PlannedSong]:
+        """One planned song per line; unreadable lines come planned as failures."""
+        songs = []
+        for index, raw in enumerate(self._raw.decode("utf-8", errors="replace").splitlines()):
+            try:
+                line = json.loads(raw)
+            except json.JSONDecodeError as error:
+                songs.append(PlannedSong(None, None, None, index, (), failure=f"replay_line: not JSON ({error.msg})"))
+                continue
+            if not isinstance(line, dict):
+                songs.append(PlannedSong(None, None, None, index, (), failure="replay_line: not a JSON object"))
+                continue
+            labels = {k: line[k] if isinstance(line.get(k), str) else None for k in ("genre", "style", "mood")}
+            missing = [k for k in REQUIRED if not isinstance(line.get(k), str)]
+            if missing:
+                songs.append(PlannedSong(**labels, index=index, messages=(),
+                                         failure=f"replay_line: missing or non-text {', '.join(missing)}"))
+                continue
+            self._lines[index] = line
+            messages = line.get("messages") or prompt.messages(constraints, line["genre"], line["style"], line["mood"])
+            songs.append(PlannedSong(
+                **labels, index=index, messages=tuple(messages), temperature=line.get("temperature"),
+                top_p=line.get("top_p"), max_tokens=line.get("max_tokens"),
+            ))
+        return songs
+
+    async def complete_many(
+        self, requests: Sequence[SongRequest]
+    ) -> AsyncIterator[tuple[SongRequest, Completion | BaseException]]:
+        for request in requests:
+            line = self._lines.get(request.index)
+            if line is None:
+                yield request, KeyError(f"no recorded reply for line {request.index}")
+                continue
+            usage = line.get("usage") if isinstance(line.get("usage"), dict) else {}
+            yield request, Completion(
+                text=line["response"], finish_reason=str(line.get("finish_reason") or "stop"),
+                prompt_tokens=_count(usage.get("prompt_tokens")),
+                completion_tokens=_count(usage.get("completion_tokens")), model=line.get("model"),
+            )
+
+
+def _count(value: object) -> int:
+    """A recorded token count, or 0 when the recording has none worth trusting."""
+    return value if isinstance(value, int) and value >= 0 else 0
