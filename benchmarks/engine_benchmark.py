@@ -31,11 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from llmusic.engine import Engine, ReplyCache, plan_grid  # noqa: E402
 
-# socketserver's listen backlog of 5 resets connections when 256 clients connect at once, and
-# Nagle's algorithm holds the reply body back 40 ms behind its headers (delayed ACK): both off.
-SERVER = ("import http.server, socketserver, time; http.server.ThreadingHTTPServer.request_queue_size = 1024; "
-          "socketserver.StreamRequestHandler.disable_nagle_algorithm = True; "
-          "from tests.fake_openai import FakeOpenAI; s = FakeOpenAI(record=False).start(); "
+SERVER = ("import time; from tests.fake_openai import FakeOpenAI; s = FakeOpenAI(record=False).start(); "
           "print(s.base_url, flush=True); time.sleep(1e9)")
 
 

@@ -108,7 +108,7 @@ class FakeOpenAI:
 
     def start(self) -> "FakeOpenAI":
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         # A short poll interval: shutdown() waits up to one interval, once per test.
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
@@ -354,8 +354,13 @@ def public(batch: dict) -> dict:
     return {k: v for k, v in batch.items() if not k.startswith("_")}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the default backlog of 5 resets connections when 256 clients connect at once
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the SDK reuses connections
+    disable_nagle_algorithm = True  # else each reply body waits ~40 ms behind its headers (delayed ACK)
     fake: FakeOpenAI
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name

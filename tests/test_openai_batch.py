@@ -79,7 +79,7 @@ def test_config_builds_the_backend(make_backend, tmp_path):
     with FakeOpenAI() as server:
         backend = make_backend(server)
     assert backend.state_dir == tmp_path / "batch_state"
-    assert backend.paid and backend.is_llm and backend.price_factor == 0.5
+    assert backend.paid and backend.is_llm and not backend.structured
     assert backend.identity() == {"name": "openai_batch", "model": "gpt-4o", "host": "127.0.0.1"}
 
 

@@ -92,7 +92,7 @@ class Engine:
         self.identity = backend.identity()
         self.response_format = (
             {"type": "json_schema", "json_schema": constraints.json_schema()}
-            if getattr(backend, "structured", False) else None
+            if backend.structured else None
         )
         self.stats = RunStats()
 

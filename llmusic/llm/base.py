@@ -47,6 +47,7 @@ class Backend(ABC):
     name: str = "backend"
     is_llm: bool = True  # False for non-LLM controls (the baseline composer)
     paid: bool = False  # True when a reply costs money: the engine caches those before anything else
+    structured: bool = False  # True: the engine sends the constraint set's JSON schema as response_format
 
     @abstractmethod
     def identity(self) -> dict:

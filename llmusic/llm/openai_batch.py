@@ -79,7 +79,7 @@ class OpenAIBatchBackend(Backend):
         state_dir: str | os.PathLike = "batch_state",
         poll_interval: float = 60.0,
         completion_window: str = "24h",
-        price_factor: float = 0.5,
+        structured: bool = False,
         max_tokens_param: str = "max_tokens",
         timeout: float = 120.0,
         max_retries: int = 5,
@@ -93,7 +93,7 @@ class OpenAIBatchBackend(Backend):
         self.state_dir = Path(state_dir)
         self.poll_interval = float(poll_interval)
         self.completion_window = completion_window
-        self.price_factor = float(price_factor)  # batch requests cost this fraction of the list price
+        self.structured = structured
         self.max_tokens_param = max_tokens_param  # newer models take "max_completion_tokens"
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
