@@ -95,6 +95,22 @@ def test_every_fault_ends_with_a_record_for_every_song(tmp_path, fault, transpor
     assert_no_secret(tmp_path)
 
 
+def test_a_reply_cut_on_the_last_attempt_is_parsed_not_thrown_away(tmp_path):
+    with FakeOpenAI(faults=lambda body, n: "length") as server:
+        summary = run(server, tmp_path, "max_attempts=2")
+        assert server.paid == SONGS * 2
+    for r in manifest(tmp_path):
+        first, last = r["attempts"]
+        assert (first["status"], first["finish_reason"]) == ("length", "length")
+        assert last["finish_reason"] == "length" and not last["reason"].startswith("length")
+        # half a reply keeps its first tracks: the parser cuts the tail and names what is missing
+        if r["status"] == "failed":
+            assert r["reason"].split(":")[0] in ("missing_track", "empty_track")
+        else:
+            assert r["status"] == "repaired" and last["repairs"].get("truncated") and r["midi"]
+    assert summary["attempts"] == SONGS * 2
+
+
 def test_requests_that_keep_failing_use_up_retries_and_attempts(tmp_path):
     with FakeOpenAI(faults=lambda body, n: "500") as server:
         summary = run(server, tmp_path, "llm.max_retries=2", "max_attempts=2")

@@ -173,9 +173,12 @@ class Engine:
         attempt.update(finish_reason=result.finish_reason, model=result.model,
                        tokens={"prompt": result.prompt_tokens, "completion": result.completion_tokens},
                        cost=cost, retries=len(result.extra.get("retries", [])))
-        if result.finish_reason == "length":
+        if result.finish_reason == "length" and request.attempt + 1 < self.max_attempts:
+            # A cut reply costs an attempt while attempts remain: a whole song beats a repaired one.
             attempt.update(status="length", reason="length: reply cut at max_tokens")
         else:
+            # On the last attempt a cut reply is parsed anyway: the parser drops the incomplete tail,
+            # so the paid-for complete events survive when every track is still there.
             parsed = parse_reply(result.text, self.constraints, self.policy)
             attempt.update(parsed.record())
             if parsed.status in VALID:
