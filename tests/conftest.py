@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -21,3 +23,10 @@ def shared_data() -> Path:
     if not (root / "README.md").exists():
         pytest.fail(f"real data not found at {root}: set LLMUSIC_SHARED_DATA or lay out ../shared/data")
     return root
+
+
+def build_dataset(name: str, *overrides: str):
+    """A data set from conf/dataset/<name>.yaml, composed as an entry point composes it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("describe", overrides=[f"dataset={name}", *overrides])
+    return instantiate(cfg.dataset)

@@ -8,16 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from llmusic.data.melody import HOLD, PAD, REST, encode_phrase
 from llmusic.midi import load_score, midi_windows, song_pianoroll
 from llmusic.midi.render import write_midi
 from llmusic.song import Song
-from tests.conftest import CONF
+from tests.conftest import CONF, build_dataset
 
 GENRES = ["Pop", "Rock", "Classical", "Hip-Hop", "Jazz"]
 STATUSES = ["ok", "ok", "repaired", "failed"]  # per index within a genre
@@ -55,10 +53,7 @@ def fake_run(tmp_path_factory) -> Path:
 def build(name: str, run: Path, *overrides: str):
     """conf/dataset/<name>.yaml composed for the fake run (its out_dir and a cache inside it)."""
     key = {"llm_midi": ["dataset.out_dir"], "melody_llm_midi": ["dataset.source.out_dir"]}.get(name, [])
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("describe", overrides=[f"dataset={name}", *[f"{k}={run}" for k in key],
-                                             f"dataset.cache_dir={run / 'cache'}", *overrides])
-    return instantiate(cfg.dataset)
+    return build_dataset(name, *[f"{k}={run}" for k in key], f"dataset.cache_dir={run / 'cache'}", *overrides)
 
 
 def test_run_becomes_labelled_windows(fake_run):

@@ -10,20 +10,14 @@ import numpy as np
 import pytest
 import symusic
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
 from llmusic.data.melody import (HITS_AT, HOLD, PAD, REST, VOCAB_SIZE, CompletionQueries, MelodyPairs,
                                  Pop909Phrases, build_queries, chance_hits, chance_map, decode_phrase, encode_phrase,
                                  parse_phrase_labels)
 from llmusic.midi import load_score, midi_windows
-from tests.conftest import CONF
+from tests.conftest import build_dataset
 
 
-def build(name: str, *overrides: str) -> MelodyPairs | CompletionQueries:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("describe", overrides=[f"dataset={name}", *overrides])
-    return instantiate(cfg.dataset)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +32,7 @@ def pop909_args(shared_data, cache_dir) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pop909_test(pop909_args) -> MelodyPairs:
-    return build("melody_pop909_pairs", "dataset.split=test", *pop909_args)
+    return build_dataset("melody_pop909_pairs", "dataset.split=test", *pop909_args)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +168,7 @@ def test_melody_txt_is_the_midi_melody_track(shared_data, song):
 
 
 def test_train_and_test_songs_are_disjoint(pop909_args, pop909_test):
-    train = build("melody_pop909_pairs", *pop909_args)
+    train = build_dataset("melody_pop909_pairs", *pop909_args)
     assert train.cache_hit
     assert not set(train.song_names) & set(pop909_test.song_names)
     assert len(train.song_names) + len(pop909_test.song_names) == 909
@@ -184,7 +178,7 @@ def test_train_and_test_songs_are_disjoint(pop909_args, pop909_test):
 # --- queries ----------------------------------------------------------------------------------------
 
 def test_queries_are_deterministic_and_well_formed(queries_args, pop909_test, tmp_path):
-    queries = build("melody_pop909", *queries_args)
+    queries = build_dataset("melody_pop909", *queries_args)
     assert isinstance(queries, CompletionQueries) and queries.pairs.song_names == pop909_test.song_names
     Q = len(pop909_test)
     assert queries.candidates.shape == (Q, 50, 128) and queries.context.shape == (Q, 128)
@@ -208,11 +202,11 @@ def test_queries_are_deterministic_and_well_formed(queries_args, pop909_test, tm
     for field in ("context", "candidates", "true_index", "song_ids"):
         np.testing.assert_array_equal(getattr(again, field), getattr(queries, field))
     saved = queries.pairs.queries_path.stat().st_mtime_ns
-    loaded = build("melody_pop909", *queries_args)  # from the saved lists this time
+    loaded = build_dataset("melody_pop909", *queries_args)  # from the saved lists this time
     assert loaded.pairs.queries_path.stat().st_mtime_ns == saved
     np.testing.assert_array_equal(loaded.candidates, queries.candidates)
     assert np.array_equal(pop909_test.queries().candidates, queries.candidates)  # same pairs, same lists
-    other = build("melody_pop909", "dataset.pairs.seed=1", *queries_args)
+    other = build_dataset("melody_pop909", "dataset.pairs.seed=1", *queries_args)
     assert not np.array_equal(other.candidates, queries.candidates)
     path = tmp_path / "q.npz"
     queries.save(path)
@@ -220,7 +214,7 @@ def test_queries_are_deterministic_and_well_formed(queries_args, pop909_test, tm
 
 
 def test_queries_are_a_dataset_of_triples(queries_args):
-    queries = build("melody_pop909", *queries_args)
+    queries = build_dataset("melody_pop909", *queries_args)
     context, candidates, true_index = queries[3]
     assert context.shape == (128,) and candidates.shape == (50, 128) and true_index.shape == ()
     assert context.dtype == candidates.dtype == true_index.dtype == torch.int64
@@ -256,7 +250,7 @@ def test_chance_values_match_random_rankings():
 
 @pytest.mark.parametrize("bars", [2, 4])
 def test_lmd_phrases_are_spans_of_the_melody_track(shared_data, cache_dir, bars):
-    data = build("melody_lmd_pairs", f"dataset.source.root={shared_data / 'lmd_subset' / 'midi'}", "dataset.split=all",
+    data = build_dataset("melody_lmd_pairs", f"dataset.source.root={shared_data / 'lmd_subset' / 'midi'}", "dataset.split=all",
                  f"dataset.source.phrase_bars={bars}", "dataset.source.max_files=12", f"dataset.cache_dir={cache_dir}")
     assert len(data) > 0 and len(data.song_names) + sum(data.skipped.values()) == 12
     width = 32 * bars

@@ -10,21 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
 from llmusic.data.labels import CLASS_ORDERS
 from llmusic.midi import MidiSkip, load_score, midi_windows
-from tests.conftest import CONF
+from tests.conftest import build_dataset
 
 ROLL_SKIPS = {"unreadable", "no_notes", "no_4_4_grid"}
 
 
-def build(name: str, *overrides: str):
-    """A data set from conf/dataset/<name>.yaml, composed like an entry point composes it."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("describe", overrides=[f"dataset={name}", *overrides])
-    return instantiate(cfg.dataset)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def subset_labels(shared_data) -> dict[str, dict[str, set[str]]]:
 
 @pytest.fixture(scope="module")
 def topmagd(lmd_args):
-    return build("lmd_topmagd", *lmd_args)
+    return build_dataset("lmd_topmagd", *lmd_args)
 
 
 def test_topmagd_single_label_counts_match_labels_csv(topmagd, subset_labels):
@@ -73,7 +66,7 @@ def test_topmagd_single_label_counts_match_labels_csv(topmagd, subset_labels):
 
 
 def test_masd_multilabel_targets_match_labels_csv(lmd_args, subset_labels):
-    masd = build("lmd_masd", "dataset.multilabel=true", *lmd_args)
+    masd = build_dataset("lmd_masd", "dataset.multilabel=true", *lmd_args)
     assert masd.cache_hit, "the genre and style tasks share one roll cache"
     assert masd.classes == list(CLASS_ORDERS["masd"]) and masd.multilabel
     labels = subset_labels["masd"]
@@ -102,8 +95,8 @@ def test_windows_are_the_files_own_windows(topmagd):
 def test_folds_are_disjoint_stratified_and_cover_the_songs(lmd_args, topmagd):
     tests = []
     for fold in range(5):
-        train = build("lmd_topmagd", "dataset.split=train", f"dataset.fold={fold}", *lmd_args)
-        test = build("lmd_topmagd", "dataset.split=test", f"dataset.fold={fold}", *lmd_args)
+        train = build_dataset("lmd_topmagd", "dataset.split=train", f"dataset.fold={fold}", *lmd_args)
+        test = build_dataset("lmd_topmagd", "dataset.split=test", f"dataset.fold={fold}", *lmd_args)
         assert train.classes == test.classes == topmagd.classes
         assert not set(train.song_names) & set(test.song_names)
         assert sorted(train.song_names + test.song_names) == sorted(topmagd.song_names)
@@ -117,14 +110,14 @@ def test_folds_are_disjoint_stratified_and_cover_the_songs(lmd_args, topmagd):
 
 
 def test_label_map_restricts_the_test_classes(lmd_args):
-    lmd = build("lmd_topmagd", "label_map@dataset.label_map=paper_to_topmagd", *lmd_args)
+    lmd = build_dataset("lmd_topmagd", "label_map@dataset.label_map=paper_to_topmagd", *lmd_args)
     assert lmd.classes == ["Pop_Rock", "Electronic", "Country", "Jazz", "Rap", "Folk", "Reggae", "Blues"]
     assert lmd.skipped["unscored_label"] > 0  # e.g. the Latin files: nothing the LLM made maps there
     assert set(lmd.class_counts()) == set(lmd.classes)
 
 
 def test_max_windows_per_song(lmd_args, topmagd):
-    thin = build("lmd_topmagd", "dataset.max_windows_per_song=3", *lmd_args)
+    thin = build_dataset("lmd_topmagd", "dataset.max_windows_per_song=3", *lmd_args)
     assert thin.cache_hit and thin.song_names == topmagd.song_names
     per_song = np.bincount(thin.song_ids)
     full = np.bincount(topmagd.song_ids)
@@ -132,7 +125,7 @@ def test_max_windows_per_song(lmd_args, topmagd):
 
 
 def test_genre_corpus_reports_broken_files(shared_data, cache_dir):
-    corpus = build("midi_folder", f"dataset.root={shared_data / 'genre_corpus'}", f"dataset.cache_dir={cache_dir}")
+    corpus = build_dataset("midi_folder", f"dataset.root={shared_data / 'genre_corpus'}", f"dataset.cache_dir={cache_dir}")
     assert corpus.classes == list(CLASS_ORDERS["genre_corpus"])
     files = [p for p in (shared_data / "genre_corpus").rglob("*") if p.suffix.lower() in (".mid", ".midi")]
     assert len(corpus.song_names) + sum(corpus.skipped.values()) == len(files) == 320
@@ -150,22 +143,22 @@ def test_cache_hit_and_rebuild_on_changed_input(shared_data, tmp_path):
             shutil.copy(src, tmp_path / "tree" / genre / src.name)
     shutil.copy(shared_data / "genre_corpus" / "rock" / "david_lee_roth-skyscraper.midi", tmp_path / "tree" / "rock")
     args = [f"dataset.root={tmp_path / 'tree'}", f"dataset.cache_dir={tmp_path / 'cache'}"]
-    first = build("midi_folder", *args)
+    first = build_dataset("midi_folder", *args)
     assert not first.cache_hit and first.skipped["unreadable"] == 1
-    second = build("midi_folder", *args)
+    second = build_dataset("midi_folder", *args)
     assert second.cache_hit and second.cache_path == first.cache_path
     assert second.skipped == first.skipped and second.song_names == first.song_names
     np.testing.assert_array_equal(second.packed, first.packed)
-    changed = build("midi_folder", "dataset.hop_quarters=8", *args)
+    changed = build_dataset("midi_folder", "dataset.hop_quarters=8", *args)
     assert not changed.cache_hit and len(changed) > len(first)  # half-span hop: about twice the windows
     (tmp_path / "tree" / "jazz" / sorted((tmp_path / "tree" / "jazz").iterdir())[0].name).unlink()
-    fewer = build("midi_folder", *args)
+    fewer = build_dataset("midi_folder", *args)
     assert not fewer.cache_hit and len(fewer.song_names) == len(first.song_names) - 1
 
 
 def test_multilabel_folds_stratify_on_the_label_set(lmd_args, subset_labels):
     """MusicBERT's protocol: StratifiedKFold over each file's '+'-joined label set."""
-    folds = [build("lmd_masd", "dataset.multilabel=true", "dataset.split=test", f"dataset.fold={k}", *lmd_args)
+    folds = [build_dataset("lmd_masd", "dataset.multilabel=true", "dataset.split=test", f"dataset.fold={k}", *lmd_args)
              for k in range(5)]
     per_set: dict[str, list[int]] = {}
     for k, fold in enumerate(folds):

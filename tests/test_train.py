@@ -1,0 +1,135 @@
+"""`python -m llmusic.train` through the real configs: every experiment composes, builds its data
+sets and runs a fast_dev_run on CPU; full tiny runs write what they promise and repeat exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from llmusic.generate import generate
+from llmusic.report import collect_runs, render_report
+from llmusic.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+LLM_EXPERIMENTS = {"genre_llm_to_topmagd", "style_llm_to_masd", "melody_completion_llm"}
+
+
+def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
+    """conf/train.yaml as `python -m llmusic.train <overrides>` would see it."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the run's name
+    with open_dict(cfg):
+        del cfg.hydra
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def llm_run(tmp_path_factory) -> Path:
+    """A small LLM-MIDI run from the offline baseline composer: prompt genres and styles that the
+    paper's label maps send to TOP-MAGD / MASD classes."""
+    out = tmp_path_factory.mktemp("llm_run")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("generate", overrides=[
+            "llm=baseline", "n_per_combo=3", f"out_dir={out}", f"cache_dir={out / 'cache'}", "progress=false",
+            "taxonomy.genres=[Pop,Jazz,Hip-Hop,Country]", "taxonomy.styles=[Funky,Swing,Trance,Grunge]"])
+    generate(cfg)
+    return out
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_a_fast_dev_run(experiment, llm_run, tmp_path, shared_data):
+    cfg = compose_train([f"experiment={experiment}", "scale=small", "+trainer.fast_dev_run=true",
+                         f"llm_run={llm_run}"], tmp_path)
+    assert cfg.name == experiment
+    metrics = train(cfg)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert OmegaConf.load(tmp_path / "config.yaml").name == experiment
+    if cfg.model._target_.endswith("LitClassifier"):
+        for level in ("window", "song"):
+            report = saved["test"][level]
+            assert {"model", "chance", "majority", "support", "per_class"} <= set(report)
+            assert set(report["model"]) == set(report["chance"]) == {"accuracy", "f1_micro", "f1_macro", "f1_weighted"}
+            assert sum(report["support"].values()) >= report["n"] > 0 or cfg.data.test.multilabel
+        assert (tmp_path / "confusion_window.png").exists() and (tmp_path / "confusion_song.png").exists()
+    else:
+        for method in ("cosine", "likelihood", "pmi"):
+            report = saved["test"][method]
+            assert report["n_candidates"] == 50 and report["map"]["chance"] == pytest.approx(0.0899, abs=1e-4)
+            assert set(report) >= {"map", "hits@1", "hits@25"}
+    data = saved["data"]
+    assert data["train"]["samples"] > 0 and data["val"]["samples"] > 0 and data["test"]["samples"] > 0
+
+
+def test_paper_setting_shares_the_evaluation_classes(llm_run, tmp_path, shared_data):
+    cfg = compose_train(["experiment=genre_llm_to_topmagd", "scale=small", f"llm_run={llm_run}"], tmp_path)
+    data = instantiate(cfg.data)
+    scored = ["Pop_Rock", "Electronic", "Country", "Jazz", "Rap", "Folk", "Reggae", "Blues"]
+    assert data.model_kwargs() == {"classes": scored, "multilabel": False}
+    assert set(data.train_full.song_ids[data.train.indices]).isdisjoint(data.train_full.song_ids[data.val.indices])
+
+
+def _tiny(tmp_path: Path, seed: int = 0) -> DictConfig:
+    return compose_train(["scale=small", f"seed={seed}", "trainer.max_epochs=2", "trainer.limit_train_batches=3",
+                          "trainer.limit_val_batches=2", "data.test.max_windows_per_song=2"], tmp_path)
+
+
+def test_same_command_same_numbers_and_a_loadable_best_checkpoint(tmp_path, shared_data):
+    first = train(_tiny(tmp_path / "a"))
+    second = train(_tiny(tmp_path / "b"))
+    assert first["test"] == second["test"]
+    assert first["seed"] == 0 and OmegaConf.load(tmp_path / "a" / "config.yaml").seed == 0
+    other = train(_tiny(tmp_path / "c", seed=1))
+    assert other["test"]["window"]["model"] != first["test"]["window"]["model"]
+    ckpt = torch.load(tmp_path / "a" / first["checkpoint"], weights_only=True)  # plain hyperparameters only
+    assert ckpt["hyper_parameters"]["classes"] == list(first["test"]["window"]["support"])
+
+
+def test_wandb_is_offline_without_a_key_and_never_sees_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert compose_train(["logger=wandb"], tmp_path).logger.wandb.offline is True
+    monkeypatch.setenv("WANDB_API_KEY", "secret-123")
+    cfg = compose_train(["logger=[csv,wandb,tensorboard]"], tmp_path)
+    assert cfg.logger.wandb.offline is False
+    assert "secret-123" not in OmegaConf.to_yaml(cfg, resolve=True)
+    assert set(cfg.logger) == {"csv", "wandb", "tensorboard"}
+
+
+@pytest.mark.parametrize("trainer,accelerator,strategy", [("cpu", "cpu", None), ("gpu", "gpu", None), ("ddp", "gpu", "ddp")])
+def test_trainer_configs(trainer, accelerator, strategy, tmp_path):
+    cfg = compose_train([f"trainer={trainer}"], tmp_path)
+    assert cfg.trainer.accelerator == accelerator and cfg.trainer.get("strategy") == strategy
+    if trainer == "cpu":
+        assert instantiate(cfg.trainer, logger=False).max_epochs == cfg.trainer.max_epochs
+
+
+def test_cli_multirun_over_folds_then_report(tmp_path, shared_data):
+    """The documented sweep: one run dir per fold, then `python -m llmusic.report` over them."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "llmusic.train", "-m", "experiment=genre_supervised_corpus", "fold=0,1",
+           "scale=small", "+trainer.fast_dev_run=true", "~logger", f"hydra.sweep.dir={sweep}"]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+    runs = collect_runs(sweep)
+    assert sorted(r.dir.name for r in runs) == ["fold=0", "fold=1"]
+    assert all((r.dir / "config.yaml").exists() and (r.dir / "metrics.json").exists() for r in runs)
+    md = render_report(runs)
+    assert "genre_supervised_corpus" in md and "fold=1" in md
+    out = tmp_path / "report.md"
+    subprocess.run([sys.executable, "-m", "llmusic.report", str(sweep), "--out", str(out)], cwd=REPO, check=True)
+    assert out.read_text() == md
