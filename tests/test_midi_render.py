@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import mido
-import numpy as np
 import pretty_midi
 import pytest
 from hydra import compose, initialize_config_dir

@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from conftest import CONF
 from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, song_pianoroll, write_midi
 from llmusic.midi.synthetic import random_song
-from llmusic.song import DURATION, PITCH, START, TRACKS, Song
+from llmusic.song import TRACKS, Song
 
 with initialize_config_dir(config_dir=str(CONF), version_base=None):
     PAPER = instantiate(compose(overrides=["+constraints=paper"]).constraints)
