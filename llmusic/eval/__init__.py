@@ -1,0 +1,1 @@
+"""Evaluation metrics (torchmetrics): classification reports with chance baselines, ranking metrics."""

@@ -1,0 +1,1 @@
+"""Student models: the paper's piano-roll CNN, the melody transformer, and their LightningModules."""

@@ -1,0 +1,73 @@
+"""Train/validation/test loaders around two data sets built by Hydra (conf/dataset/).
+
+The train and test sets are chosen separately (the paper trains on LLM-MIDI and tests on real
+music); the validation set is carved from the train set by song, so no song's windows or phrases
+land on both sides.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+from torch.utils.data import DataLoader, Dataset, Subset
+
+
+def split_by_song(song_ids: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample indices -> (train indices, validation indices), whole songs on each side."""
+    songs = np.unique(song_ids)
+    n_val = int(round(len(songs) * val_fraction))
+    if val_fraction > 0 and len(songs) > 1:
+        n_val = min(max(n_val, 1), len(songs) - 1)  # at least one song on each side
+    val_songs = np.random.default_rng(seed).permutation(songs)[:n_val]
+    is_val = np.isin(song_ids, val_songs)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+class TrainTestData(L.LightningDataModule):
+    def __init__(self, train: Dataset, test: Dataset, val_fraction: float = 0.1, batch_size: int = 64,
+                 test_batch_size: int | None = None, num_workers: int = 0, seed: int = 0) -> None:
+        """`train` needs `song_ids` (one per sample); a classification pair must share `classes`."""
+        super().__init__()
+        if hasattr(train, "classes") and list(train.classes) != list(test.classes):
+            raise ValueError(f"train and test classes differ: {train.classes} vs {test.classes}")
+        self.train_full, self.test = train, test
+        self.batch_size = batch_size
+        self.test_batch_size = test_batch_size or batch_size
+        self.num_workers = num_workers
+        train_idx, val_idx = split_by_song(np.asarray(train.song_ids), val_fraction, seed)
+        self.train, self.val = Subset(train, train_idx.tolist()), Subset(train, val_idx.tolist())
+
+    def model_kwargs(self) -> dict:
+        """What the model's head needs to know about the data (classification: its label set)."""
+        if hasattr(self.train_full, "classes"):
+            return {"classes": list(self.train_full.classes), "multilabel": bool(self.train_full.multilabel)}
+        return {}
+
+    def describe(self) -> dict:
+        """Sizes and skip counts of every split, for metrics.json."""
+        ids = np.asarray(self.train_full.song_ids)
+        out = {
+            "train": {"samples": len(self.train), "songs": len(np.unique(ids[self.train.indices]))},
+            "val": {"samples": len(self.val), "songs": len(np.unique(ids[self.val.indices]))},
+            "test": {"samples": len(self.test)},
+        }
+        if hasattr(self.test, "song_ids"):
+            out["test"]["songs"] = len(np.unique(np.asarray(self.test.song_ids)))
+        for name, ds in (("train", self.train_full), ("test", self.test)):
+            if getattr(ds, "skipped", None):
+                out[name]["skipped"] = dict(ds.skipped)
+        return out
+
+    def _loader(self, ds: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val, self.batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test, self.test_batch_size, shuffle=False)
+

@@ -1,0 +1,68 @@
+"""Train a student model and test it: `python -m llmusic.train [experiment=NAME] [scale=small]`.
+
+Every run writes to its output dir: the resolved config (`config.yaml`), `metrics.json` (every
+test metric beside its chance value, with data sizes), confusion matrices (classification) and the
+best checkpoint. See conf/train.yaml for the config groups and experiments/README.md for recipes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+# Lets configs ask "is this secret absent?" without the secret ever entering the config.
+OmegaConf.register_new_resolver("llmusic.env_unset", lambda name: not os.environ.get(name), replace=True)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fit on cfg.data.train (validation carved by song), test the best checkpoint on
+    cfg.data.test; write config.yaml, metrics.json and artefacts to cfg.paths.output_dir."""
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
+    L.seed_everything(cfg.seed, workers=True)
+
+    data = instantiate(cfg.data)
+    module = instantiate(cfg.model, **data.model_kwargs())
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer.fit(module, datamodule=data)
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if not trainer.is_global_zero:
+        return {}
+    # Test on one device (Lightning's advice: a distributed sampler would pad the test set).
+    tester = instantiate(cfg.trainer, devices=1, num_nodes=1, strategy="auto", logger=False,
+                         callbacks=[], enable_progress_bar=False)
+    tester.test(module, datamodule=data, ckpt_path=best or None, verbose=False)
+
+    metrics = {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "checkpoint": os.path.relpath(best, out_dir) if best else None,
+        "epochs_trained": trainer.current_epoch,
+        "data": data.describe(),
+        "test": module.test_results,
+        "artifacts": [p.name for p in module.save_artifacts(out_dir)],
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()
