@@ -1,16 +1,24 @@
 """Collect finished train runs into markdown tables beside the paper's numbers and chance.
 
     python -m llmusic.report runs/train [more run or multirun dirs ...] [--out report.md]
+    python -m llmusic.report runs/pipeline/prompt_ablation [--out report.md] [--png chart.png]
 
 A run is any directory holding the metrics.json and config.yaml that `llmusic.train` writes. Every
 row names the run dir that produced it; paper numbers come from llmusic.eval.paper_numbers.
+A pipeline cell is a directory holding the cell.json that `llmusic.pipeline` writes: cells get
+one table (a row per cell: valid rate, cost, each headline test metric with chance beside it)
+and a bar chart, above the tables of their student runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import statistics
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +27,7 @@ from omegaconf import OmegaConf
 from llmusic.eval.paper_numbers import PAPER_NUMBERS, numbers_for
 
 F1_KEYS = ("accuracy", "f1_micro", "f1_macro", "f1_weighted")
+CELL_FILE = "cell.json"  # what llmusic.pipeline writes for a finished cell
 HITS = ("hits@1", "hits@5", "hits@10", "hits@15", "hits@20", "hits@25")
 
 
@@ -50,6 +59,97 @@ def collect_runs(*roots: str | Path) -> list[Run]:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
+
+
+def fmt_cell(value: float | str | None) -> str:
+    """A table cell: counts as they are, scores to 3 decimals, "-" for none."""
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else str(value) if isinstance(value, int) else f"{value:.3f}"
+
+
+def load_cells(root: str | os.PathLike) -> list[dict]:
+    """Every finished cell under a sweep folder, in path order."""
+    return [json.loads(p.read_text()) for p in sorted(Path(root).rglob(CELL_FILE))]
+
+
+def cell_labels(cells: Sequence[dict]) -> list[str]:
+    """Each cell's overrides that not every cell shares (a sweep's swept values), else its choices."""
+    shared = set.intersection(*(set(c["overrides"]) for c in cells)) if cells else set()
+    return [",".join(o for o in c["overrides"] if o not in shared)
+            or " ".join(f"{k}={v}" for k, v in c["choices"].items()) for c in cells]
+
+
+def sweep_table(cells: Sequence[dict]) -> tuple[list[str], list[list]]:
+    """One row per cell: its label, valid rate, songs, requests, cost, then each student's headline
+    metrics, each followed by its chance value."""
+    metrics = list(dict.fromkeys((name, m) for c in cells for name, s in c["students"].items() for m in s["headline"]))
+    columns = ["cell", "valid_rate", "songs", "requests", "cost_usd"]
+    for name, metric in metrics:
+        columns += [f"{name} {metric}", f"{name} {metric} chance"]
+    rows = []
+    for label, c in zip(cell_labels(cells), cells):
+        gen = c["generate"]
+        row = [label, gen["valid_rate"], gen["songs"], gen["requests"], gen["cost_usd"]]
+        for name, metric in metrics:
+            result = c["students"].get(name, {}).get("test", {}).get(metric, {})
+            row += [result.get("value"), result.get("chance")]
+        rows.append(row)
+    return columns, rows
+
+
+def plot_sweep(cells: Sequence[dict], path: Path) -> None:
+    """Bar chart per headline metric (and the valid rate): a bar per cell, chance as a black tick."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns, rows = sweep_table(cells)
+    labels = [r[0] for r in rows]
+    panels = [("valid rate", [r[1] for r in rows], None)]
+    panels += [(columns[i], [r[i] for r in rows], [r[i + 1] for r in rows]) for i in range(5, len(columns), 2)]
+    n_cols = min(3, len(panels))
+    n_rows = -(-len(panels) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.2 * n_rows + 1), squeeze=False,
+                             layout="constrained")
+    x = range(len(rows))
+    for ax, (title, values, chance) in zip(axes.flat, panels):
+        ax.bar(x, [v if v is not None else 0 for v in values], color="tab:blue")
+        if chance is not None:
+            ax.scatter(x, [c if c is not None else float("nan") for c in chance], marker="_", s=400,
+                       color="black", label="chance", zorder=3)
+            ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks(list(x), labels, rotation=30, ha="right", fontsize=7)
+        ax.set_ylim(0, max([1.0, *(v for v in values if v is not None)]))
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cells_markdown(cells: Sequence[dict]) -> str:
+    """The cells' table (sweep_table) as markdown."""
+    columns, rows = sweep_table(cells)
+    text = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    text += ["| " + " | ".join(fmt_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(text) + "\n"
+
+
+def write_sweep_report(root: str | os.PathLike) -> dict[str, Path]:
+    """sweep_report.md (the table), .csv and .png over every cell.json under `root`."""
+    root = Path(root)
+    cells = load_cells(root)
+    if not cells:
+        raise FileNotFoundError(f"no {CELL_FILE} under {root}")
+    columns, rows = sweep_table(cells)
+    paths = {kind: root / f"sweep_report.{kind}" for kind in ("md", "csv", "png")}
+    paths["md"].write_text(cells_markdown(cells))
+    with open(paths["csv"], "w", newline="") as f:
+        csv.writer(f).writerows([columns, *rows])
+    plot_sweep(cells, paths["png"])
+    return paths
 
 
 def _classification_rows(runs: list[Run]) -> list[str]:
@@ -111,14 +211,20 @@ def _paper_table() -> list[str]:
     return rows
 
 
-def render_report(runs: list[Run]) -> str:
-    """Markdown: classification and completion tables (values with their chance), per-experiment
-    summaries, per-class support, and the paper's numbers with their sources."""
+def render_report(runs: list[Run], cells: Sequence[dict] = ()) -> str:
+    """Markdown: the pipeline cells' table (if any), classification and completion tables (values
+    with their chance), per-experiment summaries, per-class support, and the paper's numbers with
+    their sources."""
     classification = [r for r in runs if r.is_classification]
     completion = [r for r in runs if not r.is_classification]
     out = ["# Results", "",
-           "F1 and accuracy in percent; small print: the label-permutation chance and the majority-class "
-           "baseline of the same test set. MAP and Hits@k: small print is chance (H_N/N, k/N).", ""]
+           ("F1 and accuracy in percent; small print: the label-permutation chance and the majority-class "
+            "baseline of the same test set. MAP and Hits@k: small print is chance (H_N/N, k/N)."), ""]
+    if cells:
+        out += ["## Pipeline cells", "",
+                ("A row per cell: valid rate of its generate run, songs, requests, cost (USD), then each "
+                 "student's headline test metric (as a fraction) followed by its chance value."), "",
+                cells_markdown(cells)]
     if classification:
         out += ["## Genre / style classification", "", *_classification_rows(classification), "",
                 "### Per experiment", "", *_fold_summary(classification), ""]
@@ -134,11 +240,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("roots", nargs="+", type=Path, help="run dirs, multirun dirs or any dir above them")
     parser.add_argument("--out", type=Path, help="write the markdown here (default: print it)")
+    parser.add_argument("--png", type=Path, help="the pipeline cells' bar chart (default: the --out path "
+                        "with .png, else sweep_report.png in the first root)")
     args = parser.parse_args(argv)
     runs = collect_runs(*args.roots)
-    if not runs:
-        parser.error(f"no finished runs (metrics.json) under {', '.join(map(str, args.roots))}")
-    text = render_report(runs)
+    cells = [cell for root in args.roots for cell in load_cells(root)]
+    if not runs and not cells:
+        parser.error(f"no finished runs (metrics.json) or cells ({CELL_FILE}) under {', '.join(map(str, args.roots))}")
+    text = render_report(runs, cells)
+    if cells:
+        png = args.png or (args.out.with_suffix(".png") if args.out else args.roots[0] / "sweep_report.png")
+        plot_sweep(cells, png)
+        print(f"chart of {len(cells)} cells: {png}", file=sys.stderr)
     if args.out:
         args.out.write_text(text)
     else:

@@ -1,0 +1,294 @@
+"""The paper end to end, one cell at a time: `python -m llmusic.pipeline [group=option ...]`.
+
+A cell is one generation config (taxonomy, prompt, constraints, llm and their keys) and the
+students trained on its songs. `pipeline(cfg)`:
+  1. composes conf/generate.yaml with the cell's generation groups and calls `generate(cfg)`, or
+     reuses a finished run with the same config (paid replies come from the reply cache anyway);
+  2. for every student in `cfg.students`, composes conf/train.yaml with its experiment, the
+     run's out_dir as `llm_run` and the cell's constraint set, and calls `train(cfg)`: tested on
+     the real data when it is there, else on held-out generated songs (and says how to get it);
+  3. writes `<out_dir>/cell.json`: the overrides, valid rate, requests, cost, every test metric
+     beside its chance value, the best validation score and the sub-runs' paths.
+A cell whose cell.json holds the same config is skipped, so a stopped sweep (-m) resumes where
+it stopped; after a sweep `SweepReport` writes one table row per cell (sweep_report.md/.csv/.png).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import hydra
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from llmusic.data.labels import resolve_path
+from llmusic.eval.paper_numbers import numbers_for
+from llmusic.generate import generate
+from llmusic.report import CELL_FILE, fmt_cell, write_sweep_report
+from llmusic.train import train
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+GENERATION_GROUPS = ("taxonomy", "prompt", "constraints", "llm")
+MAX_DIRNAME = 120  # characters of a cell folder's name; longer override lists are cut and hashed
+
+
+def cell_dirname(overrides: str) -> str:
+    """A sweep cell's folder name: its override_dirname, slashes replaced, cut and hashed when long."""
+    name = overrides.replace(os.sep, "_") or "default"
+    if len(name) <= MAX_DIRNAME:
+        return name
+    return f"{name[:MAX_DIRNAME - 13]}-{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+
+
+OmegaConf.register_new_resolver("llmusic.cell_dir", cell_dirname, replace=True)
+
+
+# --- composing the sub-configs ---------------------------------------------------------------------
+
+def compose_config(name: str, overrides: Sequence[str]) -> DictConfig:
+    """conf/<name>.yaml composed with Hydra's compose API, inside a running Hydra app or not."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=name, overrides=list(overrides))
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides))
+
+
+def generate_config(cfg: DictConfig) -> DictConfig:
+    """conf/generate.yaml with the cell's generation groups (already composed, with their keys)."""
+    gen = compose_config("generate", [f"n_per_combo={cfg.n_per_combo}", f"seed={cfg.seed}",
+                                      f"progress={cfg.progress}", *cfg.generate_overrides])
+    for group in GENERATION_GROUPS:
+        gen[group] = cfg[group]
+    gen.out_dir = str(Path(gen.out_dir).resolve())  # the data sets resolve relative paths from the repo
+    return gen
+
+
+def train_config(cfg: DictConfig, name: str, overrides: Sequence[str], llm_run: Path, out_dir: Path) -> DictConfig:
+    """conf/train.yaml for one student of the cell; its rolls span the cell's constraint set."""
+    run = compose_config("train", [f"scale={cfg.scale}", f"seed={cfg.seed}", *overrides])
+    run.constraints = cfg.constraints
+    run.llm_run, run.name, run.paths.output_dir, run.threads = str(llm_run), name, str(out_dir), cfg.threads
+    return run
+
+
+def finished_with(out_dir: Path, result: str, cfg: DictConfig, ignore: Sequence[str] = ()) -> bool:
+    """Whether a sub-run in `out_dir` finished with this config: its `result` file was written
+    after its config.yaml (saved resolved when the run started) and that config is `cfg`, up to
+    the `ignore` keys."""
+    saved, done = out_dir / "config.yaml", out_dir / result
+    if not (saved.exists() and done.exists()) or done.stat().st_mtime_ns < saved.stat().st_mtime_ns:
+        return False
+    old, new = OmegaConf.to_container(OmegaConf.load(saved)), OmegaConf.to_container(cfg, resolve=True)
+    for key in ignore:
+        old.pop(key, None)
+        new.pop(key, None)
+    return old == new
+
+
+@contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Holds an exclusive lock on `directory`: parallel cells sharing a generate run make it once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".pipeline.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- the two stages -------------------------------------------------------------------------------
+
+def run_generation(cfg: DictConfig) -> dict:
+    """Generate the cell's songs, or reuse a finished run of the same config. Returns the record
+    cell.json keeps: out_dir, whether it was reused, and the summary's rates, requests and cost."""
+    gen = generate_config(cfg)
+    out_dir = Path(gen.out_dir)
+    start = time.perf_counter()
+    with locked(out_dir):
+        reused = finished_with(out_dir, "summary.json", gen, ignore=("progress",))
+        summary = json.loads((out_dir / "summary.json").read_text()) if reused else generate(gen)
+    keys = ("songs", "valid", "valid_rate", "requests", "attempts", "tokens", "cost_usd", "is_llm", "backend")
+    return {"out_dir": str(out_dir), "reused": reused, "elapsed_s": round(time.perf_counter() - start, 2),
+            **{k: summary[k] for k in keys}}
+
+
+def run_student(cfg: DictConfig, name: str, spec: DictConfig, llm_run: Path, cell_dir: Path) -> dict:
+    """Train and test one student on the cell's songs (or reuse its finished run of the same config)."""
+    out_dir = cell_dir / "train" / name
+    overrides = [f"experiment={spec.experiment}", *cfg.train_overrides, *spec.overrides]
+    run = train_config(cfg, name, overrides, llm_run, out_dir)
+    real_data = [resolve_path(OmegaConf.select(run, key)) for key in spec.real_data]
+    missing = [str(path) for path in real_data if not path.exists()]
+    if missing:
+        print(f"[{name}] {spec.real_data_hint}\n[{name}] missing: {', '.join(missing)}: "
+              f"testing on held-out generated songs instead")
+        run = train_config(cfg, name, [*overrides, *spec.holdout], llm_run, out_dir)
+    start = time.perf_counter()
+    reused = finished_with(out_dir, "metrics.json", run)
+    metrics = json.loads((out_dir / "metrics.json").read_text()) if reused else train(run)
+    if not metrics:  # a DDP worker: rank 0 tests and reports
+        return {}
+    return {
+        "experiment": spec.experiment,
+        "run_dir": str(out_dir),
+        "reused": reused,
+        "elapsed_s": round(time.perf_counter() - start, 2),
+        "test_data": "generated_holdout" if missing else "real",
+        "data": metrics["data"],
+        "headline": list(spec.headline),
+        "paper": published_numbers(spec.experiment, spec.headline),
+        "test": flat_test_metrics(metrics["test"]),
+        "validation": best_validation(out_dir, metrics),
+    }
+
+
+def flat_test_metrics(test: dict) -> dict[str, dict[str, float]]:
+    """metrics.json's `test` section -> {"<level>/<metric>": {"value", "chance"[, "majority"]}}.
+
+    Classification reports keep parallel model / chance / majority score dicts per level (window,
+    song); ranking reports keep a value and a chance per metric and method (cosine, likelihood).
+    """
+    flat = {}
+    for level, report in test.items():
+        if "model" in report:
+            for key, value in report["model"].items():
+                flat[f"{level}/{key}"] = {"value": value, "chance": report["chance"][key],
+                                          "majority": report["majority"][key]}
+        else:
+            flat.update({f"{level}/{key}": dict(v) for key, v in report.items() if isinstance(v, dict)})
+    return flat
+
+
+def published_numbers(experiment: str, headline: Sequence[str]) -> dict[str, dict]:
+    """The published number each headline metric stands beside (llmusic.eval.paper_numbers: the
+    first listed for the experiment and metric), as a fraction like ours, with its row and source."""
+    found = {}
+    for metric in headline:
+        for number in numbers_for(experiment):
+            if metric.rsplit("/", 1)[-1] == number.metric:
+                scale = 100 if number.metric.startswith("f1") else 1  # F1 is listed in percent
+                found[metric] = {"value": number.value / scale, "row": number.row, "source": number.source}
+                break
+    return found
+
+
+def best_validation(run_dir: Path, metrics: dict) -> dict[str, float]:
+    """The best monitored validation score of a train run ({"val/loss": ...}), read from its
+    checkpoint's ModelCheckpoint state: what a hyperparameter search may optimise."""
+    if not metrics.get("checkpoint"):
+        return {}
+    state = torch.load(run_dir / metrics["checkpoint"], map_location="cpu", weights_only=True)["callbacks"]
+    for key, callback in state.items():
+        if key.startswith("ModelCheckpoint") and callback.get("best_model_score") is not None:
+            return {callback["monitor"]: float(callback["best_model_score"])}
+    return {}
+
+
+# --- the cell -------------------------------------------------------------------------------------
+
+def cell_identity(cfg: DictConfig) -> dict:
+    """The cell's config as cell.json keeps it and a rerun compares it: unresolved (out_dir
+    names where, not what), in its JSON form (JSON turns integer keys into strings)."""
+    config = OmegaConf.to_container(cfg, resolve=False)
+    config.pop("out_dir")
+    return json.loads(json.dumps(config))
+
+
+def pipeline(cfg: DictConfig) -> dict:
+    """Run one cell (see the module docstring) and return its cell.json record."""
+    cell_dir = Path(cfg.out_dir).resolve()
+    cell_path = cell_dir / CELL_FILE
+    identity = cell_identity(cfg)
+    if cell_path.exists():
+        done = json.loads(cell_path.read_text())
+        if done["config"] == identity:
+            print(f"{cell_path}: finished with this config, skipped")
+            print_cell(done)
+            return done
+        print(f"{cell_path}: finished with another config, running the cell again")
+    start = time.perf_counter()
+    generation = run_generation(cfg)
+    students = {name: run_student(cfg, name, spec, Path(generation["out_dir"]), cell_dir)
+                for name, spec in cfg.students.items() if spec is not None}
+    if not all(students.values()):
+        return {}
+    hydra_job = HydraConfig.get() if HydraConfig.initialized() else None
+    cell = {
+        "overrides": list(hydra_job.overrides.task) if hydra_job else [],
+        "choices": {group: cfg[group].name for group in GENERATION_GROUPS},
+        "generate": generation,
+        "students": students,
+        "elapsed_s": round(time.perf_counter() - start, 2),
+        "config": identity,
+    }
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cell_path.with_name(f".{CELL_FILE}.tmp")
+    tmp.write_text(json.dumps(cell, indent=2))
+    os.replace(tmp, cell_path)  # cell.json exists only for a finished cell
+    print_cell(cell)
+    return cell
+
+
+def objective_value(cell: dict, objective: DictConfig) -> float:
+    """The number a sweeper optimises: a student's best validation score (never a test metric)."""
+    return cell["students"][objective.student]["validation"][objective.metric]
+
+
+def print_cell(cell: dict, console: Console | None = None) -> None:
+    """The cell's results: every headline test metric beside chance and the paper's number."""
+    console = console or Console()
+    gen = cell["generate"]
+    cost = "n/a" if gen["cost_usd"] is None else f"${gen['cost_usd']:.2f}"
+    table = Table(title=f"{' '.join(f'{k}={v}' for k, v in cell['choices'].items())}: "
+                        f"{gen['songs']} songs, valid {gen['valid_rate']:.1%}, {gen['requests']} requests, cost {cost}")
+    for column in ("student", "test data", "metric", "this run", "chance", "paper"):
+        table.add_column(column, justify="left" if column in ("student", "test data", "metric") else "right")
+    for name, student in cell["students"].items():
+        for metric in student["headline"]:
+            result = student["test"][metric]
+            paper = student["paper"].get(metric, {})
+            table.add_row(name, student["test_data"], metric, fmt_cell(result["value"]), fmt_cell(result["chance"]),
+                          fmt_cell(paper.get("value")))
+    console.print(table)
+    rows = {p["row"] for s in cell["students"].values() for p in s["paper"].values()}
+    if rows:
+        console.print(f"paper: {'; '.join(sorted(rows))} (llmusic.eval.paper_numbers has the sources)")
+    if any(s["test_data"] != "real" for s in cell["students"].values()):
+        console.print("held-out generated songs stand in for missing real data: see the hints above and docs/data.md")
+
+
+class SweepReport(Callback):
+    """Hydra callback: after a sweep, sweep_report.md / .csv / .png over every cell in its folder."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        root = Path(config.hydra.sweep.dir)
+        if not any(root.rglob(CELL_FILE)):
+            print(f"no finished cell under {root}: no sweep report")
+            return
+        paths = write_sweep_report(root)
+        print(paths["md"].read_text())
+        print(f"sweep report: {', '.join(str(p) for p in paths.values())}")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="pipeline")
+def main(cfg: DictConfig) -> float | None:
+    cell = pipeline(cfg)
+    return objective_value(cell, cfg.objective) if cfg.objective and cell else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""`python -m llmusic.pipeline`: one cell end to end on the real configs and the shared real data
+(tiny: 24 baseline songs, one epoch of two batches, a few test batches), resuming, the held-out
+fallback, and the table over a 2-cell multirun."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import llmusic.pipeline as pl
+from llmusic.data.melody import chance_hits, chance_map
+from llmusic.eval.paper_numbers import numbers_for
+from tests.conftest import CONF, REPO
+
+# Four prompt genres (mapping to three TOP-MAGD classes) and three styles (two map to MASD):
+# 4 x 3 x 2 = 24 songs. The students see one epoch of two batches and two test batches.
+TRAIN_TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1",
+              "++trainer.limit_test_batches=2", "~callbacks.rich_progress_bar",
+              "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false"]
+TINY = ["taxonomy.genres=[Pop,Jazz,Country,Rock]", "taxonomy.styles=[Swing,Funky,Ballad]", "n_per_combo=2",
+        "progress=false", "threads=1", "train_overrides=[" + ",".join(f"'{o}'" for o in TRAIN_TINY) + "]"]
+
+
+def compose_pipeline(overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="pipeline", overrides=[*TINY, *overrides])
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """The cwd of every pipeline call here: generate runs land in <workdir>/runs/generate."""
+    return tmp_path_factory.mktemp("pipeline")
+
+
+@pytest.fixture()
+def in_workdir(workdir, monkeypatch) -> Path:
+    monkeypatch.chdir(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def cell(workdir, shared_data) -> tuple[dict, object]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        cfg = compose_pipeline([f"out_dir={workdir / 'cell'}"])
+        return pl.pipeline(cfg), cfg
+
+
+def test_cell_generates_trains_and_tests_on_real_data(cell, workdir, shared_data):
+    record, cfg = cell
+    assert json.loads((workdir / "cell" / "cell.json").read_text()) == record
+    gen = record["generate"]
+    assert gen["songs"] == 24 and gen["requests"] >= gen["songs"] and 0 < gen["valid_rate"] <= 1
+    assert gen["cost_usd"] is None and not gen["reused"]  # the baseline is free, and nothing was there before
+    assert Path(gen["out_dir"]) == workdir / "runs/generate/baseline/paper-paper-paper-n2-seed0"
+    assert len((Path(gen["out_dir"]) / "manifest.jsonl").read_text().splitlines()) == 24
+    assert record["choices"] == {"taxonomy": "paper", "prompt": "paper", "constraints": "paper", "llm": "baseline"}
+    assert record["config"] == pl.cell_identity(cfg)
+
+    assert set(record["students"]) == {"genre", "style", "melody"}
+    for name, student in record["students"].items():
+        assert student["test_data"] == "real"
+        assert set(student["headline"]) <= set(student["test"])
+        for metric, result in student["test"].items():
+            assert math.isfinite(result["value"]) and math.isfinite(result["chance"]), (name, metric)
+        (monitor, best), = student["validation"].items()
+        assert monitor == "val/loss" and math.isfinite(best)
+        # The sub-run is conf/train.yaml with the student's experiment, on this cell's songs.
+        run = OmegaConf.load(Path(student["run_dir"]) / "config.yaml")
+        assert run.llm_run == gen["out_dir"] and run.name == name
+        assert run.constraints == OmegaConf.to_container(cfg.constraints, resolve=True)
+        assert run.trainer.max_epochs == 1 and run.seed == cfg.seed
+        assert json.loads((Path(student["run_dir"]) / "metrics.json").read_text())["name"] == name
+
+    melody = record["students"]["melody"]["test"]
+    assert melody["cosine/map"]["chance"] == pytest.approx(chance_map(50))
+    assert melody["likelihood/hits@10"]["chance"] == pytest.approx(chance_hits(10, 50))
+    paper = numbers_for("style_llm_to_masd")[0]  # the paper's own style F1, listed in percent
+    assert record["students"]["style"]["paper"]["song/f1_micro"]["value"] == pytest.approx(paper.value / 100)
+    genre = record["students"]["genre"]
+    assert {"song/f1_micro", "song/f1_macro", "window/accuracy"} <= set(genre["test"])
+    assert 0 < genre["test"]["song/f1_micro"]["chance"] < 1
+    assert genre["data"]["train"]["songs"] + genre["data"]["val"]["songs"] == 24  # every prompt genre maps
+    lmd = OmegaConf.load(Path(genre["run_dir"]) / "config.yaml").data.test
+    assert Path(lmd.root).resolve() == shared_data / "lmd_subset" / "midi"
+
+
+def test_rerun_of_a_finished_cell_does_no_work(cell, in_workdir, monkeypatch):
+    record, cfg = cell
+    path = in_workdir / "cell" / "cell.json"
+    stamp = path.stat().st_mtime_ns
+
+    def forbidden(_cfg):
+        raise AssertionError("a finished cell was run again")
+
+    monkeypatch.setattr(pl, "generate", forbidden)
+    monkeypatch.setattr(pl, "train", forbidden)
+    assert pl.pipeline(cfg) == record
+    assert path.stat().st_mtime_ns == stamp
+
+
+def test_changed_student_reruns_only_that_student(cell, in_workdir, monkeypatch):
+    """A changed config reruns the cell, but finished sub-runs with unchanged configs are reused."""
+    trained, real_train = [], pl.train
+
+    def counting_train(run_cfg):
+        trained.append(run_cfg.name)
+        return real_train(run_cfg)
+
+    monkeypatch.setattr(pl, "train", counting_train)
+    monkeypatch.setattr(pl, "generate", lambda _cfg: pytest.fail("the generate run was finished"))
+    cfg = compose_pipeline([f"out_dir={in_workdir / 'cell'}", "students.genre.overrides=['model.net.dropout=0.1']"])
+    record = pl.pipeline(cfg)
+    assert trained == ["genre"]
+    assert record["generate"]["reused"] and record["students"]["melody"]["reused"]
+    assert not record["students"]["genre"]["reused"]
+    assert OmegaConf.load(Path(record["students"]["genre"]["run_dir"]) / "config.yaml").model.net.dropout == 0.1
+
+
+def test_missing_real_data_tests_on_held_out_generated_songs(cell, in_workdir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LLMUSIC_SHARED_DATA", str(tmp_path / "nowhere"))
+    # 3 test songs of 24 leave 3 negatives per melody query: rank 4 candidates, not 50.
+    cfg = compose_pipeline([f"out_dir={tmp_path / 'cell'}", "students.style=null",
+                            "students.melody.overrides=['data.test.pairs.n_candidates=4']"])
+    record = pl.pipeline(cfg)
+    printed = capsys.readouterr().out
+    assert "TOP-MAGD test files not found" in printed and "POP909 not found" in printed
+    assert "testing on held-out generated songs" in printed
+    genre, melody = record["students"]["genre"], record["students"]["melody"]
+    assert genre["test_data"] == melody["test_data"] == "generated_holdout"
+    run = OmegaConf.load(Path(genre["run_dir"]) / "config.yaml")
+    assert run.data.test.out_dir == run.data.train.out_dir == record["generate"]["out_dir"]
+    assert (run.data.train.split, run.data.test.split) == ("train", "test")
+    assert genre["data"]["test"]["songs"] + genre["data"]["train"]["songs"] + genre["data"]["val"]["songs"] == 24
+    assert melody["test"]["cosine/map"]["chance"] == pytest.approx(chance_map(4))
+    assert record["generate"]["reused"]
+
+
+def test_objective_is_the_validation_score(cell):
+    record, _ = cell
+    objective = OmegaConf.create({"student": "genre", "metric": "val/loss"})
+    assert pl.objective_value(record, objective) == record["students"]["genre"]["validation"]["val/loss"]
+
+
+@pytest.mark.parametrize("overrides", ["prompt=genre_only", "a" * 300, "llm.model_path=/models/x" + "y" * 200])
+def test_cell_folder_names_are_short_distinct_and_flat(overrides):
+    name = pl.cell_dirname(overrides)
+    assert len(name) <= pl.MAX_DIRNAME and os.sep not in name
+    assert name == overrides or pl.cell_dirname(overrides + "z") != name
+
+
+@pytest.mark.parametrize("sweep,key,values", [
+    ("prompt_ablation", "prompt", "genre_only,genre_style,paper"),
+    ("constraint_ablation", "constraints", "paper,relaxed,paper_consistent"),
+    ("backend_comparison", "llm", "baseline,openai,transformers"),
+    ("openai_models", "llm.model", "gpt-4o,gpt-4o-mini"),
+])
+def test_saved_sweeps_compose(sweep, key, values):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="pipeline", overrides=[f"sweep={sweep}"], return_hydra_config=True)
+    assert cfg.hydra.sweeper.params[key] == values
+    assert cfg.sweep_name == sweep
+    for value in values.split(","):  # every swept option is a real config
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            compose(config_name="pipeline", overrides=[f"sweep={sweep}", f"{key}={value}"])
+
+
+def run_multirun(workdir: Path, sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`python -m llmusic.pipeline -m` in `workdir`, tiny, training the genre student only."""
+    command = [sys.executable, "-m", "llmusic.pipeline", "-m", *TINY, f"hydra.sweep.dir={sweep_dir}",
+               "students.style=null", "students.melody=null", *overrides]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, check=False, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_multirun_gives_a_table_row_per_cell_and_resumes(workdir, shared_data):
+    sweep_dir = workdir / "sweep"
+    run_multirun(workdir, sweep_dir, "prompt=genre_only,paper")
+    cells = sorted(sweep_dir.glob("*/cell.json"))
+    assert len(cells) == 2 and "prompt=genre_only" in cells[0].parent.name and "prompt=paper" in cells[1].parent.name
+    stamps = [p.stat().st_mtime_ns for p in cells]
+
+    with open(sweep_dir / "sweep_report.csv") as f:
+        header, *rows = list(csv.reader(f))
+    assert [r[0] for r in rows] == ["prompt=genre_only", "prompt=paper"]
+    assert header[:5] == ["cell", "valid_rate", "songs", "requests", "cost_usd"]
+    for metric in ("genre song/f1_micro", "genre song/f1_macro"):
+        chance = header.index(f"{metric} chance")
+        assert header[chance - 1] == metric
+        assert all(0 < float(r[chance]) < 1 for r in rows)
+    assert (sweep_dir / "sweep_report.md").read_text().count("\n| prompt=") == 2
+    assert (sweep_dir / "sweep_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    out = workdir / "report.md"  # the same table through the report CLI, above the student runs' tables
+    subprocess.run([sys.executable, "-m", "llmusic.report", str(sweep_dir), "--out", str(out)], cwd=REPO, check=True)
+    report = out.read_text()
+    assert "## Pipeline cells" in report and (sweep_dir / "sweep_report.md").read_text() in report
+    assert "## Genre / style classification" in report
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    again = run_multirun(workdir, sweep_dir, "prompt=genre_only,paper")  # a restart: nothing left to do
+    assert again.stdout.count("finished with this config, skipped") == 2
+    assert [p.stat().st_mtime_ns for p in cells] == stamps
