@@ -20,6 +20,7 @@ per request (n counts requests from 0):
                  as the real service bills work the client stopped waiting for)
     "length"     200 with finish_reason "length" and the song cut mid-way
     "malformed"  200 with prose instead of JSON
+    "401"        the key is refused (no retry can help)
 
 A batch is seen unfinished by its first `batch_polls` retrieves (`validating`, then `in_progress`)
 and ends at the next one as `batch_outcome` ("completed", "expired" or "failed"). Its output file
@@ -42,7 +43,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ("429", "500", "drop", "slow", "length", "malformed")
+FAULTS = ("429", "500", "drop", "slow", "length", "malformed", "401")
 MALFORMED_TEXT = (
     "Sure! Here is a cheerful jazz tune for you: the melody opens on middle C, climbs a fifth, "
     "and the bass walks down while the drums keep a steady swing."
@@ -208,6 +209,9 @@ class FakeOpenAI:
         if fault == "429":
             return 429, {"error": {"message": "Rate limit reached (fake)", "type": "requests",
                                    "code": "rate_limit_exceeded", "param": None}}
+        if fault == "401":
+            return 401, {"error": {"message": "Incorrect API key provided (fake)", "type": "invalid_request_error",
+                                   "code": "invalid_api_key", "param": None}}
         return 500, {"error": {"message": "The server had an error (fake)", "type": "server_error",
                                "code": None, "param": None}}
 
@@ -424,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = fake.next_fault(body)
         if fake.latency:
             time.sleep(fake.latency)
-        if fault in ("429", "500"):
+        if fault in ("429", "500", "401"):
             status, payload = fake.error_body(fault)
             headers = {"Retry-After": f"{fake.retry_after:g}",
                        "retry-after-ms": f"{fake.retry_after * 1000:g}"} if fault == "429" else {}

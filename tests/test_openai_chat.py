@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 
+import openai
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
@@ -154,3 +155,20 @@ def test_sampling_schedule_is_the_papers():
     sampling = Sampling()
     assert [sampling.temperature(i) for i in range(12)] == [
         0.6, 0.64, 0.68, 0.72, 0.76, 0.8, 0.84, 0.88, 0.92, 0.96, 0.6, 0.64]
+
+
+def test_a_refused_key_stops_the_run_at_once_without_retries(tmp_path):
+    """401 would fail every request alike: the run stops with the error instead of paying for retries."""
+    from llmusic.generate import generate
+
+    out = tmp_path / "run"
+    cfg = compose_generate("llm.concurrency=2", "n_per_combo=3", "taxonomy.genres=[Jazz]",
+                           "taxonomy.styles=[Swing]", f"out_dir={out}", f"cache_dir={out}/cache", "progress=false")
+    with FakeOpenAI(faults=lambda body, n: "401") as server:
+        cfg.llm.base_url = server.base_url
+        with pytest.raises(openai.AuthenticationError):
+            generate(cfg)
+        assert server.paid == 0
+        assert len(server.calls("POST", "/v1/chat/completions")) <= 2  # what was in flight; nothing retried
+    leaks = [p for p in out.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
+    assert not leaks
