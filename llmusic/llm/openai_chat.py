@@ -89,7 +89,7 @@ class OpenAIChat(Backend):
         todo: asyncio.Queue[SongRequest] = asyncio.Queue()
         for request in requests:
             todo.put_nowait(request)
-        done: asyncio.Queue[tuple[SongRequest, Completion | BaseException]] = asyncio.Queue()
+        done: asyncio.Queue[tuple[SongRequest, Completion | BaseException, asyncio.Event]] = asyncio.Queue()
 
         async def worker() -> None:
             while not todo.empty():
@@ -98,15 +98,20 @@ class OpenAIChat(Backend):
                     result: Completion | BaseException = await self._complete(request)
                 except Exception as error:  # a FATAL error included: handed over, re-raised below
                     result = error
-                done.put_nowait((request, result))
+                consumed = asyncio.Event()
+                done.put_nowait((request, result, consumed))
+                # No new request until the engine has taken (and cached) this reply: a kill -9 then
+                # loses at most one paid reply per worker, never a queue of them.
+                await consumed.wait()
 
         workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(requests)))]
         try:
             for _ in range(len(requests)):
-                request, result = await done.get()
+                request, result, consumed = await done.get()
                 if isinstance(result, FATAL):
                     raise result
                 yield request, result
+                consumed.set()  # the consumer asked for the next reply: it is done with this one
         finally:
             for task in workers:
                 task.cancel()
