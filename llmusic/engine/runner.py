@@ -83,7 +83,7 @@ class Engine:
         self.out_dir = Path(out_dir)
         self.policy = policy
         # A backend may know it has fewer tries to give (a recording holds one reply per song).
-        self.max_attempts = min(max_attempts, getattr(backend, "max_attempts", max_attempts))
+        self.max_attempts = min(max_attempts, backend.max_attempts or max_attempts)
         self.cache = cache
         self.prices = prices
         self.cache_only = cache_only

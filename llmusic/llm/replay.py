@@ -25,7 +25,7 @@ REQUIRED = ("genre", "style", "mood", "response")
 class ReplayBackend(Backend):
     is_llm = True  # the replies came from an LLM; only their delivery is offline
     paid = False
-    max_attempts = 1
+    max_attempts = 1  # a recording holds one reply per song: nothing to ask again
 
     def __init__(self, path: str, name: str = "replay") -> None:
         self.name = name
