@@ -65,17 +65,22 @@ class LitCompletion(L.LightningModule):
         """(B, T) contexts, (B, N, T) candidates -> {scoring: (B, N) scores} for self.scoring."""
         b, n, t = candidates.shape
         flat = candidates.reshape(b * n, t)
+        # Queries of one batch draw their candidates from one pool of test phrases: what depends on
+        # the candidate alone (its representation, its context-free likelihood) is computed once
+        # per distinct phrase, not once per (query, candidate) pair.
+        distinct, which = torch.unique(flat, dim=0, return_inverse=True)  # (U, T), (B * N,)
         scores = {}
         if "cosine" in self.scoring:
             generated = self.net.represent(self.net.generate(context, t))  # (B, C)
-            candidate = self.net.represent(flat).view(b, n, -1)  # (B, N, C)
+            candidate = self.net.represent(distinct)[which].view(b, n, -1)  # (B, N, C)
             scores["cosine"] = F.cosine_similarity(generated.unsqueeze(1), candidate, dim=-1)
         if {"likelihood", "pmi"} & set(self.scoring):
             likelihood = self._likelihood(context, flat).view(b, n)
             scores["likelihood"] = likelihood
         if "pmi" in self.scoring:
-            empty = torch.full_like(context, self.net.config.pad_id)
-            scores["pmi"] = likelihood - self._likelihood(empty, flat).view(b, n)
+            empty = torch.full_like(context[:1], self.net.config.pad_id)  # (1, T): one empty context
+            prior = self._likelihood(empty, distinct)[which].view(b, n)  # (B, N)
+            scores["pmi"] = likelihood - prior
         return {name: scores[name] for name in self.scoring}
 
     def test_step(self, batch, batch_idx: int) -> None:
