@@ -34,13 +34,13 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from llmusic.data.labels import resolve_path
+from llmusic.data.labels import REPO_ROOT, resolve_path
 from llmusic.eval.paper_numbers import numbers_for
 from llmusic.generate import generate
 from llmusic.report import CELL_FILE, fmt_cell, write_sweep_report
 from llmusic.train import train
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = REPO_ROOT / "conf"
 GENERATION_GROUPS = ("taxonomy", "prompt", "constraints", "llm")
 MAX_DIRNAME = 120  # characters of a cell folder's name; longer override lists are cut and hashed
 
