@@ -146,6 +146,17 @@ def read_pop909_melody(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray,
     return starts[notes], rows[notes, 1], rows[notes, 0]
 
 
+def read_sources(items, read, desc: str, skipped: Counter) -> list[SongPhrases]:
+    """`read(item)` for every item; a MidiSkip is counted in `skipped` by its reason, never fatal."""
+    out = []
+    for item in tqdm(items, desc=desc, leave=False):
+        try:
+            out.append(read(item))
+        except MidiSkip as skip:
+            skipped[skip.reason] += 1
+    return out
+
+
 class Pop909Phrases:
     """POP909 melodies cut at the human phrase labels (Dai et al. 2020)."""
 
@@ -170,6 +181,14 @@ class Pop909Phrases:
                 "steps_per_quarter": self.steps_per_quarter, "n_tokens": self.n_tokens}
 
     def song(self, song_dir: Path) -> SongPhrases:
+        try:
+            return self._phrases(song_dir)
+        except OSError as error:
+            raise MidiSkip("missing_file") from error
+        except ValueError as error:
+            raise MidiSkip("bad_phrase_labels") from error
+
+    def _phrases(self, song_dir: Path) -> SongPhrases:
         labels = parse_phrase_labels((song_dir / self.label_file).read_text())
         onset, duration, pitch = read_pop909_melody(song_dir / "melody.txt")
         onset, duration = grid_notes(onset, duration, ticks_per_step=4 / self.steps_per_quarter)  # 16ths -> steps
@@ -186,15 +205,7 @@ class Pop909Phrases:
 
     def songs(self) -> list[SongPhrases]:
         self.skipped = Counter()
-        out = []
-        for song_dir in tqdm(self.song_dirs(), desc="pop909 phrases", leave=False):
-            try:
-                out.append(self.song(song_dir))
-            except OSError:
-                self.skipped["missing_file"] += 1
-            except ValueError:
-                self.skipped["bad_phrase_labels"] += 1
-        return out
+        return read_sources(self.song_dirs(), self.song, "pop909 phrases", self.skipped)
 
 
 # --- Lakh MIDI and LLM-MIDI -----------------------------------------------------------------------
@@ -246,13 +257,7 @@ class LakhPhrases:
 
     def songs(self) -> list[SongPhrases]:
         self.skipped = Counter()
-        out = []
-        for path in tqdm(self.files(), desc="lmd phrases", leave=False):
-            try:
-                out.append(self.song(path))
-            except MidiSkip as skip:
-                self.skipped[skip.reason] += 1
-        return out
+        return read_sources(self.files(), self.song, "lmd phrases", self.skipped)
 
 
 class LlmMidiPhrases:
@@ -301,13 +306,7 @@ class LlmMidiPhrases:
         self.skipped = Counter()
         records = self.records()
         self.skipped["status_excluded"] += len(read_manifest(self.out_dir)) - len(records)
-        out = []
-        for record in tqdm(records, desc="llm-midi phrases", leave=False):
-            try:
-                out.append(self.song(self.out_dir / record["midi"]))
-            except MidiSkip as skip:
-                self.skipped[skip.reason] += 1
-        return out
+        return read_sources([self.out_dir / r["midi"] for r in records], self.song, "llm-midi phrases", self.skipped)
 
 
 # --- pairs, queries -------------------------------------------------------------------------------
