@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from llmusic.data.llm_midi import read_manifest
+
 UNLABELLED = "(none)"  # genre/style/mood of a record without one (e.g. a replayed reply)
 
 
 def load_manifest(out_dir: Path) -> list[dict]:
-    """The records of `<out_dir>/manifest.jsonl`, in file order, with missing labels filled in.
-
-    A line that is not JSON (a run killed mid-write) is skipped with a warning naming it: the rest of
-    the run is still worth analysing.
-    """
-    path = Path(out_dir) / "manifest.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"no manifest.jsonl in {out_dir}: is it a generate run's out_dir?")
-    records = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            print(f"warning: {path}:{lineno} is not JSON ({err.msg}); skipped")
-            continue
+    """The run's records (llmusic.data.llm_midi.read_manifest) with missing labels filled in."""
+    records = read_manifest(out_dir)
+    for record in records:
         for key in ("genre", "style", "mood"):
             record[key] = record.get(key) or UNLABELLED
-        records.append(record)
     return records
 
 

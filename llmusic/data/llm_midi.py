@@ -26,9 +26,23 @@ USABLE = ("ok", "repaired")
 
 
 def read_manifest(out_dir: str | os.PathLike) -> list[dict]:
-    """The records of `<out_dir>/manifest.jsonl`, in file order."""
-    with open(Path(out_dir) / "manifest.jsonl") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The records of `<out_dir>/manifest.jsonl`, in file order.
+
+    A line that is not JSON (a damaged file) is skipped with a warning naming it: the rest of the
+    run is still usable.
+    """
+    path = Path(out_dir) / "manifest.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no manifest.jsonl in {out_dir}: is it a generate run's out_dir?")
+    records = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            print(f"warning: {path}:{lineno} is not JSON ({err.msg}); skipped")
+    return records
 
 
 def run_classes(out_dir: Path, label: str, records: list[dict]) -> list[str]:
