@@ -26,21 +26,18 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from llmusic.data.labels import REPO_ROOT, resolve_path
+from llmusic.config import compose_config, resolve_path, saved_config_equals
 from llmusic.eval.paper_numbers import numbers_for
 from llmusic.generate import generate
 from llmusic.report import CELL_FILE, fmt_cell, write_sweep_report
 from llmusic.train import train
 
-CONF_DIR = REPO_ROOT / "conf"
 GENERATION_GROUPS = ("taxonomy", "prompt", "constraints", "llm")
 MAX_DIRNAME = 120  # characters of a cell folder's name; longer override lists are cut and hashed
 
@@ -57,14 +54,6 @@ OmegaConf.register_new_resolver("llmusic.cell_dir", cell_dirname, replace=True)
 
 
 # --- composing the sub-configs ---------------------------------------------------------------------
-
-def compose_config(name: str, overrides: Sequence[str]) -> DictConfig:
-    """conf/<name>.yaml composed with Hydra's compose API, inside a running Hydra app or not."""
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name=name, overrides=list(overrides))
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name=name, overrides=list(overrides))
-
 
 def generate_config(cfg: DictConfig) -> DictConfig:
     """conf/generate.yaml with the cell's generation groups (already composed, with their keys)."""
@@ -91,11 +80,7 @@ def finished_with(out_dir: Path, result: str, cfg: DictConfig, ignore: Sequence[
     saved, done = out_dir / "config.yaml", out_dir / result
     if not (saved.exists() and done.exists()) or done.stat().st_mtime_ns < saved.stat().st_mtime_ns:
         return False
-    old, new = OmegaConf.to_container(OmegaConf.load(saved)), OmegaConf.to_container(cfg, resolve=True)
-    for key in ignore:
-        old.pop(key, None)
-        new.pop(key, None)
-    return old == new
+    return saved_config_equals(saved, cfg, ignore)
 
 
 @contextmanager

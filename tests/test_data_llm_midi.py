@@ -11,8 +11,8 @@ import pytest
 from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
 
-from llmusic.data.melody import HOLD, PAD, REST, encode_phrase
 from llmusic.midi import load_score, midi_windows, song_pianoroll
+from llmusic.midi.phrase import HOLD, PAD, REST, encode_phrase
 from llmusic.midi.render import write_midi
 from llmusic.song import Song
 from tests.conftest import CONF, build_dataset

@@ -11,10 +11,11 @@ import pytest
 import symusic
 import torch
 
-from llmusic.data.melody import (HITS_AT, HOLD, PAD, REST, VOCAB_SIZE, CompletionQueries, MelodyPairs,
-                                 Pop909Phrases, build_queries, chance_hits, chance_map, decode_phrase, encode_phrase,
-                                 parse_phrase_labels)
+from llmusic.data.melody import CompletionQueries, MelodyPairs, build_queries
+from llmusic.data.phrases import Pop909Phrases, parse_phrase_labels
+from llmusic.eval.ranking import HITS_AT, chance_hits, chance_map
 from llmusic.midi import load_score, midi_windows
+from llmusic.midi.phrase import HOLD, PAD, REST, VOCAB_SIZE, decode_phrase, encode_phrase
 from tests.conftest import build_dataset
 
 

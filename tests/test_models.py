@@ -12,9 +12,9 @@ import torch
 from torch.utils.data import Dataset
 from torchmetrics.retrieval import RetrievalHitRate, RetrievalMAP
 
-from llmusic.data.melody import HOLD, PAD, REST, VOCAB_SIZE, chance_map
 from llmusic.eval.classification import classification_report, confusion_matrix, plot_confusion, song_level
-from llmusic.eval.ranking import ranking_report, true_ranks
+from llmusic.eval.ranking import chance_map, ranking_report, true_ranks
+from llmusic.midi.phrase import HOLD, PAD, REST, VOCAB_SIZE
 from llmusic.models.cnn import CNN, CNNConfig
 from llmusic.models.datamodule import TrainTestData, split_by_song
 from llmusic.models.lit_classifier import LitClassifier

@@ -17,8 +17,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import llmusic.pipeline as pl
-from llmusic.data.melody import chance_hits, chance_map
 from llmusic.eval.paper_numbers import numbers_for
+from llmusic.eval.ranking import chance_hits, chance_map
 from tests.conftest import CONF, REPO
 
 # Four prompt genres (mapping to three TOP-MAGD classes) and three styles (two map to MASD):

@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from llmusic.data.melody import PAD, REST, MelodyPairs, decode_phrase  # noqa: E402
+from llmusic.data.melody import MelodyPairs  # noqa: E402
 from llmusic.data.rolls import RollDataset  # noqa: E402
+from llmusic.midi.phrase import PAD, REST, decode_phrase  # noqa: E402
 
 # melody, chords, bass, rhythm as RGB: a cell's colour says which tracks sound there.
 TRACK_COLOURS = np.array([[0.90, 0.15, 0.15], [0.15, 0.65, 0.20], [0.15, 0.30, 0.90], [0.45, 0.45, 0.45]])

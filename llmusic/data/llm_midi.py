@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from llmusic.config import resolve_path
 from llmusic.data.label_map import LabelMap
-from llmusic.data.labels import resolve_path
 from llmusic.data.rolls import RollDataset
 from llmusic.midi import MidiSkip, read_midi, song_pianoroll
 from llmusic.midi.pianoroll import PITCHED
