@@ -34,9 +34,12 @@ def compose_config(name: str, overrides: Sequence[str] = (), return_hydra_config
         return compose(config_name=name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
-def saved_config_equals(saved: Path, cfg: DictConfig, ignore: Sequence[str] = ()) -> bool:
-    """Whether the config a run saved (resolved, as YAML) is `cfg`, up to the top-level `ignore` keys."""
-    old, new = OmegaConf.to_container(OmegaConf.load(saved)), OmegaConf.to_container(cfg, resolve=True)
+def finished_with(saved_config: Path, result: Path, cfg: DictConfig, ignore: Sequence[str] = ()) -> bool:
+    """Whether a run finished with `cfg`: it saved its config (resolved) and then its `result` file,
+    and that config is `cfg` up to the top-level `ignore` keys."""
+    if not (saved_config.is_file() and result.is_file()) or result.stat().st_mtime_ns < saved_config.stat().st_mtime_ns:
+        return False
+    old, new = OmegaConf.to_container(OmegaConf.load(saved_config)), OmegaConf.to_container(cfg, resolve=True)
     for key in ignore:
         old.pop(key, None)
         new.pop(key, None)

@@ -15,13 +15,11 @@ it stopped; after a sweep `SweepReport` writes one table row per cell (sweep_rep
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -32,10 +30,11 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from llmusic.config import compose_config, resolve_path, saved_config_equals
+from llmusic.config import compose_config, finished_with, resolve_path
 from llmusic.eval.paper_numbers import numbers_for
 from llmusic.generate import generate
 from llmusic.report import CELL_FILE, fmt_cell, write_sweep_report
+from llmusic.run_dir import GenerateRun
 from llmusic.train import train
 
 GENERATION_GROUPS = ("taxonomy", "prompt", "constraints", "llm")
@@ -73,41 +72,19 @@ def train_config(cfg: DictConfig, name: str, overrides: Sequence[str], llm_run: 
     return run
 
 
-def finished_with(out_dir: Path, result: str, cfg: DictConfig, ignore: Sequence[str] = ()) -> bool:
-    """Whether a sub-run in `out_dir` finished with this config: its `result` file was written
-    after its config.yaml (saved resolved when the run started) and that config is `cfg`, up to
-    the `ignore` keys."""
-    saved, done = out_dir / "config.yaml", out_dir / result
-    if not (saved.exists() and done.exists()) or done.stat().st_mtime_ns < saved.stat().st_mtime_ns:
-        return False
-    return saved_config_equals(saved, cfg, ignore)
-
-
-@contextmanager
-def locked(directory: Path) -> Iterator[None]:
-    """Holds an exclusive lock on `directory`: parallel cells sharing a generate run make it once."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".pipeline.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 # --- the two stages -------------------------------------------------------------------------------
 
 def run_generation(cfg: DictConfig) -> dict:
     """Generate the cell's songs, or reuse a finished run of the same config. Returns the record
     cell.json keeps: out_dir, whether it was reused, and the summary's rates, requests and cost."""
     gen = generate_config(cfg)
-    out_dir = Path(gen.out_dir)
+    run = GenerateRun(gen.out_dir)
     start = time.perf_counter()
-    with locked(out_dir):
-        reused = finished_with(out_dir, "summary.json", gen, ignore=("progress",))
-        summary = json.loads((out_dir / "summary.json").read_text()) if reused else generate(gen)
+    with run.locked():  # parallel cells sharing the run make it once
+        reused = run.finished_with(gen, ignore=("progress",))
+        summary = run.summary() if reused else generate(gen)
     keys = ("songs", "valid", "valid_rate", "requests", "attempts", "tokens", "cost_usd", "is_llm", "backend")
-    return {"out_dir": str(out_dir), "reused": reused, "elapsed_s": round(time.perf_counter() - start, 2),
+    return {"out_dir": str(run.dir), "reused": reused, "elapsed_s": round(time.perf_counter() - start, 2),
             **{k: summary[k] for k in keys}}
 
 
@@ -123,7 +100,7 @@ def run_student(cfg: DictConfig, name: str, spec: DictConfig, llm_run: Path, cel
               f"testing on held-out generated songs instead")
         run = train_config(cfg, name, [*overrides, *spec.holdout], llm_run, out_dir)
     start = time.perf_counter()
-    reused = finished_with(out_dir, "metrics.json", run)
+    reused = finished_with(out_dir / "config.yaml", out_dir / "metrics.json", run)
     metrics = json.loads((out_dir / "metrics.json").read_text()) if reused else train(run)
     if not metrics:  # a DDP worker: rank 0 tests and reports
         return {}

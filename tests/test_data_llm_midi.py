@@ -46,7 +46,8 @@ def fake_run(tmp_path_factory) -> Path:
             records.append({"genre": genre, "style": "Ballad", "mood": "happy", "index": index, "status": status,
                             "reason": "no JSON" if status == "failed" else None, "midi": midi})
     (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    OmegaConf.save({"taxonomy": OmegaConf.load(CONF / "taxonomy" / "paper.yaml")}, out / "config.yaml")
+    OmegaConf.save({"taxonomy": OmegaConf.load(CONF / "taxonomy" / "paper.yaml"),
+                    "constraints": OmegaConf.load(CONF / "constraints" / "paper.yaml")}, out / "config.yaml")
     return out
 
 
@@ -68,7 +69,7 @@ def test_run_becomes_labelled_windows(fake_run):
         x, y, song = data[i]
         name = data.song_names[song]
         assert name.startswith(f"midi/{data.classes[y]}__")
-        rolls, _ = midi_windows(load_score(fake_run / name), 16)
+        rolls, _ = midi_windows(load_score(fake_run / name), 7680, 480)
         np.testing.assert_array_equal(x.numpy(), rolls[0])
 
 

@@ -26,6 +26,7 @@ def test_notebook_runs_on_a_tiny_run(tmp_path, monkeypatch):
             "taxonomy.genres=[Pop,Jazz]", "taxonomy.styles=[Ballad,Swing]", "progress=false"])
     generate(cfg)
     monkeypatch.setenv("LLMUSIC_RUN_DIR", str(run))  # the kernel inherits the environment
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # and imports this checkout's llmusic, as pytest does
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, kernel_name="python3", timeout=120,

@@ -21,9 +21,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from llmusic.config import resolve_path
-from llmusic.data.llm_midi import read_manifest
 from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, read_midi
 from llmusic.midi.phrase import HOLD, encode_phrase, grid_notes
+from llmusic.run_dir import GenerateRun
 from llmusic.song import DURATION, PITCH, START
 
 
@@ -169,19 +169,19 @@ class LakhPhrases:
 
     def song(self, path: Path) -> SongPhrases:
         score = load_score(path)
-        span_quarters = 4 * self.phrase_bars
-        _, starts = midi_windows(score, span_quarters)  # phrase starts on the 4/4 grid
+        phrase_ticks = 4 * self.phrase_bars * score.ticks_per_quarter
+        _, starts = midi_windows(score, phrase_ticks, score.ticks_per_quarter)  # phrase starts on the 4/4 grid
         time, duration, pitch = _melody_notes(score)
         tps = score.ticks_per_quarter / self.steps_per_quarter
-        span_steps = span_quarters * self.steps_per_quarter
+        phrase_steps = 4 * self.phrase_bars * self.steps_per_quarter
         onset, steps = grid_notes(time, duration, tps)
         origin = np.round(starts / tps).astype(np.int64)
-        phrases = _cut_phrases(onset, steps, pitch, [(o, o + span_steps) for o in origin.tolist()], self.n_tokens)
+        phrases = _cut_phrases(onset, steps, pitch, [(o, o + phrase_steps) for o in origin.tolist()], self.n_tokens)
         keep = _has_notes(phrases)
         if not keep.any():
             raise MidiSkip("no_melody")
         row = np.cumsum(keep) - 1
-        follows = (starts[1:] - starts[:-1] == span_quarters * score.ticks_per_quarter) & keep[1:] & keep[:-1]
+        follows = (starts[1:] - starts[:-1] == phrase_ticks) & keep[1:] & keep[:-1]
         pairs = [(row[k], row[k + 1]) for k in np.flatnonzero(follows)]
         return SongPhrases(path.stem, phrases[keep], np.array(pairs, dtype=np.int64).reshape(-1, 2))
 
@@ -192,23 +192,33 @@ class LakhPhrases:
 
 class LlmMidiPhrases:
     """Each generated piece's melody: the first `context_bars` bars are the context, the next
-    `target_bars` bars the continuation (the paper's 4-bar pieces give 2 + 2 bars)."""
+    `target_bars` bars the continuation. By default each is half the span of the run's constraint
+    set, up to the 4/4 bars a phrase of `n_tokens` holds (the paper's 4-bar pieces give 2 + 2 bars);
+    stated counts must fit in that span."""
 
-    def __init__(self, out_dir: str | os.PathLike, context_bars: int = 2, target_bars: int = 2,
+    def __init__(self, out_dir: str | os.PathLike, context_bars: int | None = None, target_bars: int | None = None,
                  include_repaired: bool = True, steps_per_quarter: int = 8, n_tokens: int = 128) -> None:
-        self.out_dir = resolve_path(out_dir)
-        self.context_bars, self.target_bars = context_bars, target_bars
+        self.run = GenerateRun(resolve_path(out_dir))
+        self.out_dir = self.run.dir
+        constraints = self.run.constraints
+        span_bars = int(constraints.span_bars)
+        half = min(span_bars // 2, n_tokens // (4 * steps_per_quarter))
+        self.context_bars = half if context_bars is None else context_bars
+        self.target_bars = half if target_bars is None else target_bars
+        if self.context_bars + self.target_bars > span_bars:
+            raise ValueError(f"context_bars + target_bars = {self.context_bars} + {self.target_bars} exceed the "
+                             f"{span_bars} bars of constraint set {constraints.name!r} that {self.out_dir} was "
+                             "generated under: lower them, or leave them null (half the span each)")
         self.include_repaired = include_repaired
         self.steps_per_quarter, self.n_tokens = steps_per_quarter, n_tokens
         self.skipped: Counter[str] = Counter()
 
     def records(self) -> list[dict]:
         """Manifest records of the songs used (failed ones, and repaired ones if so asked, are not)."""
-        keep = ("ok", "repaired") if self.include_repaired else ("ok",)
-        return [r for r in read_manifest(self.out_dir) if r.get("status") in keep and r.get("midi")]
+        return self.run.usable(self.include_repaired)[0]
 
     def files(self) -> list[Path]:
-        return [self.out_dir / "manifest.jsonl"] + [self.out_dir / r["midi"] for r in self.records()]
+        return self.run.files(self.records())
 
     def params(self) -> dict:
         return {"source": "llm_midi", "out_dir": str(self.out_dir), "context_bars": self.context_bars,
@@ -233,7 +243,6 @@ class LlmMidiPhrases:
         return SongPhrases(path.relative_to(self.out_dir).as_posix(), phrases, np.array([[0, 1]], dtype=np.int64))
 
     def songs(self) -> list[SongPhrases]:
-        self.skipped = Counter()
-        records = self.records()
-        self.skipped["status_excluded"] += len(read_manifest(self.out_dir)) - len(records)
-        return read_sources([self.out_dir / r["midi"] for r in records], self.song, "llm-midi phrases", self.skipped)
+        usable, excluded = self.run.usable(self.include_repaired)
+        self.skipped = Counter({"status_excluded": sum(excluded.values())})
+        return read_sources([self.run.midi_path(r) for r in usable], self.song, "llm-midi phrases", self.skipped)
