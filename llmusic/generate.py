@@ -15,30 +15,22 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from llmusic.engine import Engine, PlannedSong, ReplyCache, plan_grid
+from llmusic.engine import Engine, ReplyCache, plan_songs
 from llmusic.engine.summary import print_summary, summarize
 from llmusic.llm.base import Backend
 from llmusic.run_dir import GenerateRun
 
 
-def plan(cfg: DictConfig, backend: Backend) -> list[PlannedSong]:
-    """The songs to make: a recording's own lines, or the taxonomy grid."""
-    prompt, constraints = instantiate(cfg.prompt), instantiate(cfg.constraints)
-    if hasattr(backend, "recorded_songs"):
-        return backend.recorded_songs(prompt, constraints)
-    tax = cfg.taxonomy
-    return plan_grid(list(tax.genres), list(tax.styles), list(tax.moods), cfg.n_per_combo, prompt,
-                     constraints, instantiate(cfg.sampling), cfg.seed)
-
-
 def generate(cfg: DictConfig) -> dict:
     """Run one generation into cfg.out_dir and return its summary (also saved in the run)."""
     backend: Backend = instantiate(cfg.llm)
-    songs = plan(cfg, backend)
+    constraints = instantiate(cfg.constraints)
+    songs = plan_songs(backend, instantiate(cfg.prompt), constraints, cfg.taxonomy, cfg.n_per_combo,
+                       instantiate(cfg.sampling), cfg.seed)
     with GenerateRun(cfg.out_dir).rerun() as run:
         run.save_config(cfg)
         engine = Engine(
-            backend, instantiate(cfg.constraints), run, policy=cfg.parse.policy, max_attempts=cfg.max_attempts,
+            backend, constraints, run, policy=cfg.parse.policy, max_attempts=cfg.max_attempts,
             cache=ReplyCache(cfg.cache_dir, cfg.cache_fsync) if backend.paid else None,
             prices=instantiate(cfg.prices), cache_only=cfg.cache_only, seed=cfg.sampling.seed, progress=cfg.progress,
         )

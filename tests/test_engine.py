@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 
 from llmusic.engine.cache import ReplyCache, cache_key
 from llmusic.engine.cost import PriceTable
-from llmusic.engine.limits import Backoff, TokenBucket, retry_after_s
+from llmusic.llm.limits import Backoff, TokenBucket, retry_after_s
 from llmusic.generate import generate
 from llmusic.llm.base import Completion, SongRequest
 from tests.conftest import CONF, REPO
@@ -249,13 +249,26 @@ def test_backoff_grows_with_jitter_and_honours_the_server():
     assert 100 <= backoff.delay(0, retry_after=100) <= 110  # the server's wait beats our cap
 
 
+class FakeClock:
+    """Time that passes only when the code under test sleeps: rates are exact on any machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds + 1e-6  # a real sleep overshoots a little, so the awaited level is always reached
+
+
 def test_token_bucket_holds_the_rate():
     async def take(n: int, amount: float) -> float:
-        bucket = TokenBucket(rate_per_min=6000, burst_s=0.1)  # 100 per second, bursts of 10
-        start = time.perf_counter()
+        clock = FakeClock()
+        bucket = TokenBucket(rate_per_min=6000, burst_s=0.1, clock=clock, sleep=clock.sleep)  # 100 per s, bursts of 10
         for _ in range(n):
             await bucket.acquire(amount)
-        return time.perf_counter() - start
+        return clock.now
 
     assert asyncio.run(take(10, 1)) < 0.05  # the burst goes at once
     assert 0.18 <= asyncio.run(take(30, 1)) < 0.5  # 20 more at 100/s

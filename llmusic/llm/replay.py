@@ -4,7 +4,8 @@ Each line is one song: at least `genre`, `style`, `mood` and `response` (the rep
 optionally `messages`, `temperature`, `top_p`, `max_tokens`, `finish_reason` and `usage`
 (`prompt_tokens`, `completion_tokens`). A song's index is its 0-based line number. A line that is
 not JSON, not an object or lacks a key is recorded as a failed song with its reason; it never
-stops the run. A recording holds one reply per song, so a replay makes one attempt per song.
+stops the run. A recording holds one reply per song, so a replay makes one attempt per song. The
+backend hands the engine's planner its lines (`recorded_lines`); the planner makes them songs.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from llmusic.constraints import ConstraintSet
-from llmusic.engine.plan import PlannedSong
-from llmusic.llm.base import Backend, Completion, SongRequest
-from llmusic.prompts import PromptTemplate
+from llmusic.llm.base import Backend, Completion, RecordedLine, SongRequest
 
 REQUIRED = ("genre", "style", "mood", "response")
 
@@ -32,35 +30,29 @@ class ReplayBackend(Backend):
         self.path = Path(path)
         self._raw = self.path.read_bytes()
         self._lines: dict[int, dict] = {}  # index -> the line, for lines that read
+        self._recorded = [self._read_line(index, raw) for index, raw in
+                          enumerate(self._raw.decode("utf-8", errors="replace").splitlines())]
 
     def identity(self) -> dict:
         return {"name": self.name, "file": self.path.name, "sha256": hashlib.sha256(self._raw).hexdigest()[:16]}
 
-    def recorded_songs(self, prompt: PromptTemplate, constraints: ConstraintSet) -> list[PlannedSong]:
-        """One planned song per line; unreadable lines come planned as failures."""
-        songs = []
-        for index, raw in enumerate(self._raw.decode("utf-8", errors="replace").splitlines()):
-            try:
-                line = json.loads(raw)
-            except json.JSONDecodeError as error:
-                songs.append(PlannedSong(None, None, None, index, (), failure=f"replay_line: not JSON ({error.msg})"))
-                continue
-            if not isinstance(line, dict):
-                songs.append(PlannedSong(None, None, None, index, (), failure="replay_line: not a JSON object"))
-                continue
-            labels = {k: line[k] if isinstance(line.get(k), str) else None for k in ("genre", "style", "mood")}
-            missing = [k for k in REQUIRED if not isinstance(line.get(k), str)]
-            if missing:
-                songs.append(PlannedSong(**labels, index=index, messages=(),
-                                         failure=f"replay_line: missing or non-text {', '.join(missing)}"))
-                continue
-            self._lines[index] = line
-            messages = line.get("messages") or prompt.messages(constraints, line["genre"], line["style"], line["mood"])
-            songs.append(PlannedSong(
-                **labels, index=index, messages=tuple(messages), temperature=line.get("temperature"),
-                top_p=line.get("top_p"), max_tokens=line.get("max_tokens"),
-            ))
-        return songs
+    def recorded_lines(self) -> list[RecordedLine]:
+        return list(self._recorded)
+
+    def _read_line(self, index: int, raw: str) -> RecordedLine:
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError as error:
+            return RecordedLine(index, None, None, None, failure=f"replay_line: not JSON ({error.msg})")
+        if not isinstance(line, dict):
+            return RecordedLine(index, None, None, None, failure="replay_line: not a JSON object")
+        labels = {k: line[k] if isinstance(line.get(k), str) else None for k in ("genre", "style", "mood")}
+        missing = [k for k in REQUIRED if not isinstance(line.get(k), str)]
+        if missing:
+            return RecordedLine(index, **labels, failure=f"replay_line: missing or non-text {', '.join(missing)}")
+        self._lines[index] = line
+        return RecordedLine(index, **labels, messages=line.get("messages"), temperature=line.get("temperature"),
+                            top_p=line.get("top_p"), max_tokens=line.get("max_tokens"))
 
     async def complete_many(
         self, requests: Sequence[SongRequest]
