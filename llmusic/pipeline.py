@@ -66,7 +66,7 @@ def generate_config(cfg: DictConfig) -> DictConfig:
 
 def train_config(cfg: DictConfig, name: str, overrides: Sequence[str], llm_run: Path, out_dir: Path) -> DictConfig:
     """conf/train.yaml for one student of the cell; its rolls span the cell's constraint set."""
-    run = compose_config("train", [f"scale={cfg.scale}", f"seed={cfg.seed}", *overrides])
+    run = compose_config("train", [f"scale={cfg.scale.name}", f"seed={cfg.seed}", *overrides])
     run.constraints = cfg.constraints
     run.llm_run, run.name, run.paths.output_dir, run.threads = str(llm_run), name, str(out_dir), cfg.threads
     return run
@@ -91,14 +91,14 @@ def run_generation(cfg: DictConfig) -> dict:
 def run_student(cfg: DictConfig, name: str, spec: DictConfig, llm_run: Path, cell_dir: Path) -> dict:
     """Train and test one student on the cell's songs (or reuse its finished run of the same config)."""
     out_dir = cell_dir / "train" / name
-    overrides = [f"experiment={spec.experiment}", *cfg.train_overrides, *spec.overrides]
-    run = train_config(cfg, name, overrides, llm_run, out_dir)
+    overrides = [*cfg.train_overrides, *spec.overrides]
+    run = train_config(cfg, name, [f"experiment={spec.experiment}", *overrides], llm_run, out_dir)
     real_data = [resolve_path(OmegaConf.select(run, key)) for key in spec.real_data]
     missing = [str(path) for path in real_data if not path.exists()]
     if missing:
         print(f"[{name}] {spec.real_data_hint}\n[{name}] missing: {', '.join(missing)}: "
-              f"testing on held-out generated songs instead")
-        run = train_config(cfg, name, [*overrides, *spec.holdout], llm_run, out_dir)
+              f"testing on held-out generated songs instead (experiment={spec.holdout})")
+        run = train_config(cfg, name, [f"experiment={spec.holdout}", *overrides], llm_run, out_dir)
     start = time.perf_counter()
     reused = finished_with(out_dir / "config.yaml", out_dir / "metrics.json", run)
     metrics = json.loads((out_dir / "metrics.json").read_text()) if reused else train(run)

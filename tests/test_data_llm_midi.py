@@ -11,11 +11,12 @@ import pytest
 from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
 
+from llmusic.config import CONF_DIR
 from llmusic.midi import load_score, midi_windows, song_pianoroll
 from llmusic.midi.phrase import HOLD, PAD, REST, encode_phrase
 from llmusic.midi.render import write_midi
 from llmusic.song import Song
-from tests.conftest import CONF, build_dataset
+from tests.helpers import build_dataset
 
 GENRES = ["Pop", "Rock", "Classical", "Hip-Hop", "Jazz"]
 STATUSES = ["ok", "ok", "repaired", "failed"]  # per index within a genre
@@ -46,8 +47,8 @@ def fake_run(tmp_path_factory) -> Path:
             records.append({"genre": genre, "style": "Ballad", "mood": "happy", "index": index, "status": status,
                             "reason": "no JSON" if status == "failed" else None, "midi": midi})
     (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    OmegaConf.save({"taxonomy": OmegaConf.load(CONF / "taxonomy" / "paper.yaml"),
-                    "constraints": OmegaConf.load(CONF / "constraints" / "paper.yaml")}, out / "config.yaml")
+    OmegaConf.save({"taxonomy": OmegaConf.load(CONF_DIR / "taxonomy" / "paper.yaml"),
+                    "constraints": OmegaConf.load(CONF_DIR / "constraints" / "paper.yaml")}, out / "config.yaml")
     return out
 
 
@@ -59,7 +60,7 @@ def build(name: str, run: Path, *overrides: str):
 
 def test_run_becomes_labelled_windows(fake_run):
     data = build("llm_midi", fake_run)
-    paper = OmegaConf.load(CONF / "taxonomy" / "paper.yaml")
+    paper = OmegaConf.load(CONF_DIR / "taxonomy" / "paper.yaml")
     assert data.classes == list(paper.genres)  # the run's own taxonomy, in its order
     assert data.skipped == {"status_failed": len(GENRES)}
     assert len(data.song_names) == len(data) == 3 * len(GENRES)  # one window per piece

@@ -16,7 +16,7 @@ from llmusic.data.phrases import Pop909Phrases, parse_phrase_labels
 from llmusic.eval.ranking import HITS_AT, chance_hits, chance_map
 from llmusic.midi import load_score, midi_windows
 from llmusic.midi.phrase import HOLD, PAD, REST, VOCAB_SIZE, decode_phrase, encode_phrase
-from tests.conftest import build_dataset
+from tests.helpers import build_dataset
 
 
 

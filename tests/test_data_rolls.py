@@ -13,7 +13,7 @@ import torch
 
 from llmusic.data.labels import CLASS_ORDERS
 from llmusic.midi import MidiSkip, load_score, midi_windows
-from tests.conftest import build_dataset
+from tests.helpers import build_dataset
 
 ROLL_SKIPS = {"unreadable", "no_notes", "no_4_4_grid"}
 

@@ -12,15 +12,14 @@ import time
 
 import openai
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from llmusic.engine.plan import Sampling, plan_grid
 from llmusic.llm.base import Completion
 from llmusic.llm.openai_chat import OpenAIChat, RequestFailed
-from tests.conftest import CONF
 from tests.fake_openai import FakeOpenAI
+from tests.helpers import compose_entry
 
 KEY = "sk-test-chat-secret"
 
@@ -31,8 +30,7 @@ def api_key(monkeypatch):
 
 
 def compose_generate(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="generate", overrides=["llm=openai", *overrides])
+    return compose_entry("generate", "llm=openai", *overrides)
 
 
 def backend_and_requests(server: FakeOpenAI, *overrides: str, n: int = 4) -> tuple[OpenAIChat, list]:

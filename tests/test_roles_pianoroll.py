@@ -7,16 +7,13 @@ import collections
 import numpy as np
 import pytest
 import symusic
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
-from conftest import CONF
 from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, song_pianoroll, write_midi
 from llmusic.midi.synthetic import random_song
 from llmusic.song import TRACKS, Song
+from tests.helpers import constraint_set
 
-with initialize_config_dir(config_dir=str(CONF), version_base=None):
-    PAPER = instantiate(compose(overrides=["+constraints=paper"]).constraints)
+PAPER = constraint_set("paper")
 
 
 def reference_roll(song: Song, span: int, steps: int) -> np.ndarray:
