@@ -19,7 +19,7 @@ def run_describe(tmp_path, *overrides: str) -> dict:
 
 def check_outputs(tmp_path, summary: dict) -> None:
     out = tmp_path / "out"
-    assert json.loads((out / "summary.json").read_text()) == summary
+    assert json.loads((out / "describe.json").read_text()) == summary
     assert OmegaConf.load(out / "config.yaml").dataset._target_.startswith("llmusic.data.")
     image = matplotlib.image.imread(out / "examples.png")
     assert image.shape[0] > 100 and image.shape[1] > 100
