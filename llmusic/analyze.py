@@ -109,10 +109,9 @@ def analyze(cfg: DictConfig) -> dict:
         raise ValueError(f"the manifest of {run.dir} holds no records")
     # A run that saved no config (made by hand, or by an old version) is read with cfg's constraint set.
     constraints: ConstraintSet = run.constraints if "constraints" in run.config else instantiate(cfg.constraints)
-    taxonomy = run.config.get("taxonomy") or {}
-    genres = axis_order(records, "genre", list(taxonomy.get("genres", [])))
-    styles = axis_order(records, "style", list(taxonomy.get("styles", [])))
-    moods = axis_order(records, "mood", list(taxonomy.get("moods", [])))
+    genres = axis_order(records, "genre", list(run.taxonomy.get("genres", [])))
+    styles = axis_order(records, "style", list(run.taxonomy.get("styles", [])))
+    moods = axis_order(records, "mood", list(run.taxonomy.get("moods", [])))
     valid = set(valid_statuses(cfg.include_repaired))
 
     stats, readable, skipped = read_valid_songs(records, run, valid, constraints, cfg.progress)

@@ -124,10 +124,15 @@ class GenerateRun:
             raise FileNotFoundError(f"{self.dir / CONFIG} names no constraint set: is {self.dir} a generate run?")
         return instantiate(self.config.constraints)
 
+    @property
+    def taxonomy(self) -> DictConfig:
+        """The genres, styles and moods the run was asked for (empty when it saved no config)."""
+        return self.config.get("taxonomy") or OmegaConf.create({})
+
     def classes(self, label: str) -> list[str]:
         """The run's own order of a label key's values: its saved taxonomy's `<label>s`, else the
         sorted values its records hold."""
-        listed = OmegaConf.select(self.config, f"taxonomy.{label}s")
+        listed = self.taxonomy.get(f"{label}s")
         if listed is not None:
             return [str(c) for c in listed]
         return sorted({str(r[label]) for r in self.records() if r.get(label) is not None})

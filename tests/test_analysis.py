@@ -126,7 +126,7 @@ def test_notes_per_bar_counts_empty_bars():
 
 def test_song_features_match_construction():
     song = make_song(60)
-    feats = song_features(song, span_ticks=7680)
+    feats = song_features(song, time_span_ticks=7680)
     assert feats["chords"]["polyphony"].tolist() == [3, 3, 3, 3]
     assert feats["melody"]["polyphony"].tolist() == [1] * 16
     assert {r: feats[r]["density"].tolist() for r in feats} == {
