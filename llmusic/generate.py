@@ -46,6 +46,7 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
 
 def generate(cfg: DictConfig) -> dict:
     """Run one generation and return its summary (also written to out_dir/summary.json)."""
+    instantiate(cfg.prompt).check(instantiate(cfg.constraints))  # before anything is written or paid
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
