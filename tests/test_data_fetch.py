@@ -92,8 +92,8 @@ def server():
     loopback.httpd.server_close()
 
 
-def lmd_files(shared: Path) -> list[str]:
-    return sorted(f"midi/{p.name}" for p in (shared / "lmd_subset" / "midi").glob("*.mid"))[:N_LMD]
+def lmd_files(shared: Path, group: str = "lmd_subset", n: int = N_LMD) -> list[str]:
+    return sorted(f"midi/{p.name}" for p in (shared / group / "midi").glob("*.mid"))[:n]
 
 
 def cut_manifest(tmp: Path, keep: dict[str, list[str]]) -> Path:
@@ -131,7 +131,7 @@ def serve_archives(server: Loopback, shared: Path) -> list[str]:
     server.files["/hierarchical-structure-analysis-main.zip"] = zipped("hierarchical-structure-analysis-main", {
         f"POP909/{rel}": (pop909 / rel).read_bytes() for rel in POP909_FILES if rel.endswith(".txt")})
     lmd = [shared / "lmd_subset" / rel for rel in lmd_files(shared)]
-    lmd += sorted((shared / "lmd_extra" / "midi").glob("*.mid"))[:2]  # members no one asked for
+    lmd += [shared / "lmd_extra" / rel for rel in lmd_files(shared, "lmd_extra", 2)]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
         for path in lmd:
@@ -144,6 +144,17 @@ def serve_archives(server: Loopback, shared: Path) -> list[str]:
             f"--source-url=labels={server.url}/midi_genre_map.json"]
 
 
+def edit_zip(server: Loopback, path: str, edit) -> None:
+    """Rebuild a served zip with each member's bytes passed through `edit(name, data)`; None drops it."""
+    old, buffer = zipfile.ZipFile(io.BytesIO(server.files[path])), io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for info in old.infolist():
+            data = edit(info.filename, old.read(info))
+            if data is not None:
+                zf.writestr(info, data)
+    server.files[path] = buffer.getvalue()
+
+
 def fetch(*args) -> int:
     return main([*map(str, args), "--no-progress", "--retries=2", "--backoff=0", "--timeout=10"])
 
@@ -154,9 +165,6 @@ def assert_landed(dest: Path, shared: Path, keep: dict[str, list[str]]) -> None:
             path = Path(GROUPS[group]["dir"]) / rel
             assert (dest / path).read_bytes() == (shared / path).read_bytes(), path
     assert not list(dest.rglob("*.part")), "no partial download may be left once all files are in"
-
-
-ARCHIVE_KEEP = {"pop909": POP909_FILES, "labels": ["midi_genre_map.json"]}
 
 
 def test_committed_manifest_is_the_shared_data(shared_data, capsys):
@@ -178,7 +186,8 @@ def test_labels_csv_is_rebuilt_byte_for_byte(shared_data, tmp_path, group, order
 
 
 def test_archives_land_the_right_files(shared_data, server, tmp_path, capsys):
-    keep = {**ARCHIVE_KEEP, "lmd_subset": lmd_files(shared_data)}
+    keep = {"pop909": POP909_FILES, "labels": ["midi_genre_map.json"], "lmd_subset": lmd_files(shared_data),
+            "lmd_extra": lmd_files(shared_data, "lmd_extra", 1)}  # the archive's other lmd_extra file: unwanted
     manifest = cut_manifest(tmp_path, keep)
     dest = tmp_path / "data"
     assert fetch("--manifest", manifest, "--dest", dest, *serve_archives(server, shared_data)) == 0
@@ -186,7 +195,7 @@ def test_archives_land_the_right_files(shared_data, server, tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(r"pop909 +8 +0 +8 ", out) and re.search(r"lmd_subset +3 +0 +3 ", out), out
     assert sorted(server.paths()) == ["/POP909-Dataset-master.zip", "/hierarchical-structure-analysis-main.zip",
-                                      "/lmd_full.tar.gz", "/midi_genre_map.json"]  # each archive once
+                                      "/lmd_full.tar.gz", "/midi_genre_map.json"]  # once each, lmd_full for both
     assert not list((dest / ".downloads").rglob("*.*z*")), "archives are removed once unpacked"
     assert "Evaluation data for llmusic" in (dest / "README.md").read_text()
 
@@ -221,20 +230,15 @@ def test_a_corrupted_file_is_refused_and_removed(shared_data, server, tmp_path, 
         args = [f"--mirror={server.url}/data"]
     else:
         args = serve_archives(server, shared_data)[:2]
-        zipped = zipfile.ZipFile(io.BytesIO(server.files["/hierarchical-structure-analysis-main.zip"]))
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as zf:  # the same archive, one member's bytes changed
-            for info in zipped.infolist():
-                data = zipped.read(info)
-                zf.writestr(info, data.replace(b"\n", b" \n", 1) if info.filename.endswith("002/melody.txt") else data)
-        server.files["/hierarchical-structure-analysis-main.zip"] = buffer.getvalue()
+        edit_zip(server, "/hierarchical-structure-analysis-main.zip",  # one member's bytes changed
+                 lambda name, data: data.replace(b"\n", b" \n", 1) if name.endswith("002/melody.txt") else data)
     dest = tmp_path / "data"
     assert fetch("--manifest", cut_manifest(tmp_path, keep), "--dest", dest, *args) == 1
     assert not (dest / "pop909/002/melody.txt").exists()
     assert not list(dest.rglob("*.part"))
     assert_landed(dest, shared_data, {"pop909": [rel for rel in POP909_FILES if rel != "002/melody.txt"]})
     out = capsys.readouterr().out
-    assert "1 refused (wrong bytes, removed)" in out and "pop909/002/melody.txt: got" in out
+    assert "pop909, refused (wrong bytes, removed) (1):" in out and "pop909/002/melody.txt: got" in out
     assert re.search(r"pop909 +8 +0 +7 .* INCOMPLETE", out), out
 
 
@@ -312,6 +316,18 @@ def test_labels_csv_is_built_when_the_midi_files_are_in_place(shared_data, serve
                  "--source-url=lmd_full=http://127.0.0.1:9/unused.tar.gz") == 0
     assert server.paths() == ["/data/labels/midi_genre_map.json"]
     assert (dest / "lmd_subset/labels.csv").read_bytes() == (shared_data / "lmd_subset/labels.csv").read_bytes()
+
+
+def test_a_file_the_archive_lacks_is_reported_missing(shared_data, server, tmp_path, capsys):
+    keep = {"pop909": POP909_FILES}
+    args = serve_archives(server, shared_data)[:2]
+    edit_zip(server, "/hierarchical-structure-analysis-main.zip",
+             lambda name, data: None if name.endswith("002/human_label2.txt") else data)
+    dest = tmp_path / "data"
+    assert fetch("--manifest", cut_manifest(tmp_path, keep), "--dest", dest, *args) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"pop909 +8 +0 +7 .* 0 +1 +0  INCOMPLETE", out), out
+    assert "pop909/002/human_label2.txt: no member 'POP909/002/human_label2.txt'" in out
 
 
 def test_an_archive_that_is_not_one_is_removed_and_reported(shared_data, server, tmp_path, capsys):

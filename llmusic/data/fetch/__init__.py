@@ -177,6 +177,8 @@ class Fetcher:
         """Download the archive once (unless `url` is a local file), then land the members the jobs want."""
         archive = local_path(url)
         downloaded = archive is None
+        if not downloaded and not archive.is_file():
+            raise FetchError(f"{url}: no such file")
         if downloaded:
             archive = self.dest / DOWNLOADS / f"{name}.{source['format']}"
             if not archive.exists():

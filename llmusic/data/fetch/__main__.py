@@ -68,10 +68,10 @@ def print_reports(reports: dict[str, GroupReport]) -> bool:
         print(f"{name:<13} {r.expected:>6} {r.present:>14} {r.landed:>8} {human(r.bytes):>9} {len(r.refused):>8} "
               f"{len(r.missing):>8} {not_fetched:>12}  {'complete' if r.complete else 'INCOMPLETE'}")
     for name, r in reports.items():
-        for kind, lines in (("refused (wrong bytes, removed)", r.refused), ("missing at the source", r.missing),
-                            ("failed", r.errors)):
+        for kind, lines in (("refused (wrong bytes, removed)", r.refused), ("missing from their archive", r.missing),
+                            ("download errors", r.errors)):
             if lines:
-                print(f"{name}: {len(lines)} {kind}:")
+                print(f"{name}, {kind} ({len(lines)}):")
                 print("".join(f"  {line}\n" for line in lines[:SHOWN]), end="")
                 if len(lines) > SHOWN:
                     print(f"  ... and {len(lines) - SHOWN} more")

@@ -29,8 +29,9 @@ SOURCES: dict[str, dict] = {
     # Links to this repository name both a `main` and a `master` branch: HEAD is whichever is the default.
     "pop909_phrases": github_archive("Dsqvival/hierarchical-structure-analysis", "HEAD",
                                      "Dai et al.'s repository, its default branch (name not known here)"),
-    # The repository's <genre>/features/<file>.csv tables name the same 320 files as this corpus;
-    # the MIDI files themselves (<genre>/midi/<file>) could not be inspected from here.
+    # The repository's <genre>/features/<file>.csv tables name this corpus's files (compared for jazz
+    # and rhythm_and_blues: the same 40 names each); its MIDI files (<genre>/midi/<file>) could not be
+    # inspected from here.
     "genre_corpus": github_archive("cjnolet/midi_genre_corpus", "HEAD",
                                    "UNCERTAIN: the repository is inferred from the corpus's file names, and "
                                    "its layout (<genre>/midi/<file>) from its listing"),
