@@ -21,7 +21,8 @@ def shared_data_dir() -> Path:
 def shared_data() -> Path:
     root = shared_data_dir()
     if not (root / "README.md").exists():
-        pytest.fail(f"real data not found at {root}: set LLMUSIC_SHARED_DATA or lay out ../shared/data")
+        pytest.fail(f"real data not found at {root}: get it with `python -m llmusic.data.fetch` "
+                    "(or set LLMUSIC_SHARED_DATA to where it is)")
     return root
 
 
