@@ -23,10 +23,11 @@ from llmusic.run_dir import GenerateRun
 
 def generate(cfg: DictConfig) -> dict:
     """Run one generation into cfg.out_dir and return its summary (also saved in the run)."""
+    prompt, constraints = instantiate(cfg.prompt), instantiate(cfg.constraints)
+    prompt.check(constraints)  # before anything is written or paid
     backend: Backend = instantiate(cfg.llm)
-    constraints = instantiate(cfg.constraints)
-    songs = plan_songs(backend, instantiate(cfg.prompt), constraints, cfg.taxonomy, cfg.n_per_combo,
-                       instantiate(cfg.sampling), cfg.seed)
+    songs = plan_songs(backend, prompt, constraints, cfg.taxonomy, cfg.n_per_combo, instantiate(cfg.sampling),
+                       cfg.seed)
     with GenerateRun(cfg.out_dir).rerun() as run:
         run.save_config(cfg)
         engine = Engine(

@@ -13,7 +13,8 @@ from tests.helpers import compose_entry, shared_data_dir
 def shared_data() -> Path:
     root = shared_data_dir()
     if not (root / "README.md").exists():
-        pytest.fail(f"real data not found at {root}: set LLMUSIC_SHARED_DATA or lay out ../shared/data")
+        pytest.fail(f"real data not found at {root}: get it with `python -m llmusic.data.fetch` "
+                    "(or set LLMUSIC_SHARED_DATA to where it is)")
     return root
 
 

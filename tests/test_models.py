@@ -248,8 +248,14 @@ def test_lit_classifier_learns_separable_rolls(multilabel, tmp_path):
     results = _fit_and_test(module, data, epochs=10)
     assert results["window"]["n"] == 36 and results["song"]["n"] == 12
     assert results["song"]["model"]["f1_micro"] > results["song"]["chance"]["f1_micro"] + 0.3
-    pngs = module.save_artifacts(tmp_path)
-    assert [p.name for p in pngs] == ["confusion_window.png", "confusion_song.png"]
+    files = module.save_artifacts(tmp_path)
+    assert [p.name for p in files] == ["predictions.npz", "confusion_window.png", "confusion_song.png"]
+    with np.load(files[0]) as items:  # per-song outcomes for paired comparisons between runs
+        assert items["song_id"].tolist() == list(range(12))
+        labels = data.test.labels
+        assert np.array_equal(items["target"], np.eye(len(classes))[labels] if multilabel else labels)
+        correct = (items["pred"] == items["target"]).all(-1) if multilabel else items["pred"] == items["target"]
+        assert correct.mean() == pytest.approx(results["song"]["model"]["accuracy"])
 
 
 def test_split_by_song_keeps_songs_whole():
@@ -291,7 +297,7 @@ class ToyQueries(Dataset):
         return self.pairs.context[i], self.pairs.target[others], torch.tensor(0)
 
 
-def test_lit_completion_ranks_with_both_scores():
+def test_lit_completion_ranks_with_both_scores(tmp_path):
     L.seed_everything(0)
     pairs = ToyPairs(256, 0)
     data = TrainTestData(pairs, ToyQueries(ToyPairs(16, 1), 8), val_fraction=0.1, batch_size=16, test_batch_size=4)
@@ -304,6 +310,11 @@ def test_lit_completion_ranks_with_both_scores():
         assert report["map"]["chance"] == pytest.approx(chance_map(8))
         assert math.isfinite(report["map"]["value"])
     assert results["likelihood"]["map"]["value"] > 2 * chance_map(8)
+    [path] = module.save_artifacts(tmp_path)
+    with np.load(path) as items:  # per-query ranks for paired comparisons between runs
+        assert items["query_id"].tolist() == list(range(16))
+        for name, report in results.items():
+            assert (1 / items[f"rank__{name}"]).mean() == pytest.approx(report["map"]["value"])
     with pytest.raises(ValueError, match="scoring"):
         LitCompletion(TINY_TRANSFORMER, partial(torch.optim.Adam), scoring=("bleu",))
 

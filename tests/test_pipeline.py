@@ -151,7 +151,7 @@ def test_cell_folder_names_are_short_distinct_and_flat(overrides):
 
 
 @pytest.mark.parametrize("sweep,key,values", [
-    ("prompt_ablation", "prompt", "genre_only,genre_style,paper"),
+    ("prompt_ablation", "prompt", "genre_only,genre_style,paper_structured,paper"),
     ("constraint_ablation", "constraints", "paper,relaxed,paper_consistent"),
     ("backend_comparison", "llm", "baseline,openai,transformers"),
     ("openai_models", "llm.model", "gpt-4o,gpt-4o-mini"),

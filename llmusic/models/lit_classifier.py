@@ -10,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassF1Score, MultilabelF1Score
 
-from llmusic.eval.classification import classification_report, confusion_matrix, plot_confusion, song_level
+from llmusic.eval.classification import classification_report, confusion_matrix, plot_confusion, predict, song_level
 from llmusic.models.cnn import CNN, CNNConfig
 
 
@@ -37,6 +38,7 @@ class LitClassifier(L.LightningModule):
         self._test_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.test_results: dict = {}
         self._confusion: dict[str, torch.Tensor] = {}
+        self._items: dict[str, np.ndarray] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, C)
@@ -68,7 +70,10 @@ class LitClassifier(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         logits, y, song_ids = (torch.cat(t) for t in zip(*self._test_outputs))
-        song_logits, song_y, _ = song_level(logits, y, song_ids)
+        song_logits, song_y, songs = song_level(logits, y, song_ids)
+        # Per-song outcomes, kept for paired comparisons between runs (predictions.npz).
+        self._items = {"song_id": songs.numpy(), "target": song_y.numpy(),
+                       "pred": predict(song_logits, self.multilabel).numpy(), "logits": song_logits.numpy()}
         draws, seed = self.hparams.chance_draws, 0
         self.test_results = {
             "window": classification_report(logits, y, self.classes, self.multilabel, draws, seed),
@@ -83,8 +88,10 @@ class LitClassifier(L.LightningModule):
                 self.log(f"test/{level}_{key}", report["model"][key])
 
     def save_artifacts(self, out_dir: Path) -> list[Path]:
-        """Confusion matrices of the last test as PNGs in out_dir."""
-        paths = []
+        """Confusion matrices of the last test as PNGs, and its per-song outcomes as predictions.npz
+        (song_id, target, pred, logits: the song level of the test set, in song id order)."""
+        paths = [Path(out_dir) / "predictions.npz"]
+        np.savez_compressed(paths[0], **self._items)
         for level, matrix in self._confusion.items():
             path = Path(out_dir) / f"confusion_{level}.png"
             plot_confusion(matrix, self.classes, path, f"{level}-level confusion (rows: true)")

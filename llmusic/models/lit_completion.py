@@ -16,10 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from llmusic.eval.ranking import ranking_report
+from llmusic.eval.ranking import ranking_report, true_ranks
 from llmusic.models.melody_transformer import MelodyTransformer, MelodyTransformerConfig
 
 SCORINGS = ("cosine", "likelihood", "pmi")
@@ -40,6 +41,7 @@ class LitCompletion(L.LightningModule):
         self.net = MelodyTransformer(MelodyTransformerConfig(**net))
         self._test_outputs: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []
         self.test_results: dict = {}
+        self._items: dict[str, np.ndarray] = {}
 
     def loss(self, context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = self.net(context, target)  # (B, T, V)
@@ -93,6 +95,10 @@ class LitCompletion(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         true_index = torch.cat([t for _, t in self._test_outputs])
+        # Per-query ranks of the true candidate, kept for paired comparisons (predictions.npz).
+        self._items = {"query_id": np.arange(len(true_index))} | {
+            f"rank__{name}": true_ranks(torch.cat([s[name] for s, _ in self._test_outputs]), true_index).numpy()
+            for name in self.scoring}
         self.test_results = {
             name: ranking_report(torch.cat([s[name] for s, _ in self._test_outputs]), true_index)
             for name in self.scoring
@@ -101,8 +107,11 @@ class LitCompletion(L.LightningModule):
             self.log(f"test/{method}_map", report["map"]["value"])
 
     def save_artifacts(self, out_dir: Path) -> list[Path]:
-        """Nothing beyond metrics.json for completion (the interface matches LitClassifier)."""
-        return []
+        """The last test's per-query outcomes as predictions.npz: query_id and, per scoring, the
+        1-based rank of the true candidate (`rank__<scoring>`; its reciprocal is the query's AP)."""
+        path = Path(out_dir) / "predictions.npz"
+        np.savez_compressed(path, **self._items)
+        return [path]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer(params=self.parameters())

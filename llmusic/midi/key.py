@@ -1,0 +1,105 @@
+"""A song's key, and the shift that brings it to C major / A minor.
+
+Melody completion (PiRhDy, MusicBERT) normalises keys so that a model cannot rank candidate
+phrases by key alone, and the genre probes compare pitch-class statistics across songs in
+different keys. Two ways to find a key:
+- `profile` (Krumhansl-Schmuckler): correlate the song's duration-weighted pitch-class histogram
+  with the 24 rotations of the Krumhansl-Kessler major and minor profiles (Krumhansl 1990,
+  Cognitive Foundations of Musical Pitch) and keep the best. Works on any notes; its known
+  confusions are the relative and the dominant key.
+- `key_signature`: the file's first key-signature meta event (sharps/flats and major/minor).
+  Many sequencers write C major at tick 0 by default, so trust it only where a transcriber set it.
+Drums have no key: pass pitched notes only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import symusic
+
+PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MODES = ("major", "minor")
+# Krumhansl-Kessler probe-tone ratings, tonic first.
+PROFILES = np.array([
+    [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88],
+    [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17],
+])
+REFERENCE_TONIC = {"major": 0, "minor": 9}  # C major, A minor: no sharps or flats
+
+
+@dataclass(frozen=True)
+class Key:
+    tonic: int  # pitch class, C = 0
+    mode: str  # "major" | "minor"
+    method: str  # "profile" | "key_signature"
+    correlation: float = float("nan")  # profile: Pearson r of the chosen key (1 = a perfect fit)
+
+    @property
+    def name(self) -> str:
+        return f"{PITCH_CLASSES[self.tonic]} {self.mode}"
+
+    def shift_to_reference(self) -> int:
+        """Semitones in [-6, 5] that move this key to C major (major) or A minor (minor)."""
+        return (REFERENCE_TONIC[self.mode] - self.tonic + 6) % 12 - 6
+
+
+def pitch_class_histogram(pitch: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """(12,) total weight (e.g. duration) per pitch class; unweighted counts when weight is None."""
+    return np.bincount(np.asarray(pitch, dtype=np.int64) % 12, weights=weight, minlength=12).astype(np.float64)
+
+
+def key_correlations(histogram: np.ndarray) -> np.ndarray:
+    """(2, 12) Pearson correlation of a pitch-class histogram with each mode's profile on each tonic."""
+    # Rotating the profile to tonic t is reading the histogram from t: row [m, t] uses hist[(t + i) % 12].
+    rolled = np.stack([np.roll(histogram, -t) for t in range(12)])  # (12 tonics, 12)
+    h = rolled - rolled.mean(1, keepdims=True)
+    p = PROFILES - PROFILES.mean(1, keepdims=True)  # (2, 12)
+    denominator = np.sqrt((h ** 2).sum(1))[None, :] * np.sqrt((p ** 2).sum(1))[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (p @ h.T) / denominator  # (2 modes, 12 tonics)
+
+
+def estimate_key(pitch: np.ndarray, weight: np.ndarray | None = None) -> Key | None:
+    """The Krumhansl-Schmuckler key of these notes, None without notes or with one pitch class only
+    (a flat histogram correlates with nothing)."""
+    histogram = pitch_class_histogram(pitch, weight)
+    if np.count_nonzero(histogram) < 2:
+        return None
+    r = key_correlations(histogram)
+    mode, tonic = np.unravel_index(int(np.nanargmax(r)), r.shape)
+    return Key(int(tonic), MODES[mode], "profile", float(r[mode, tonic]))
+
+
+def key_from_signature(score: symusic.Score) -> Key | None:
+    """The key of the file's first key-signature event, None when it has none."""
+    if not len(score.key_signatures):
+        return None
+    first = min(score.key_signatures, key=lambda k: k.time)
+    major_tonic = (7 * first.key) % 12  # each sharp moves the tonic up a fifth, each flat down one
+    mode = MODES[int(first.tonality) == 1]
+    tonic = major_tonic if mode == "major" else (major_tonic + 9) % 12  # the relative minor
+    return Key(tonic, mode, "key_signature")
+
+
+def fit_shift(shift: int, pitch: np.ndarray) -> int:
+    """`shift`, moved by an octave if that keeps every shifted pitch inside MIDI's 0-127."""
+    if not len(pitch):
+        return shift
+    lo, hi = int(np.min(pitch)) + shift, int(np.max(pitch)) + shift
+    if hi > 127 and lo - 12 >= 0:
+        return shift - 12
+    if lo < 0 and hi + 12 <= 127:
+        return shift + 12
+    return shift
+
+
+def transpose_to_reference(pitch: np.ndarray, key: Key | None) -> tuple[np.ndarray, int]:
+    """Pitches moved to C major / A minor (unchanged without a key) and the shift applied.
+
+    The whole song moves by one shift, so every interval is kept; pitches a shift would push out of
+    0-127 (a song spanning more than ~10 octaves) are clipped."""
+    pitch = np.asarray(pitch)
+    shift = 0 if key is None else fit_shift(key.shift_to_reference(), pitch)
+    return np.clip(pitch + shift, 0, 127).astype(pitch.dtype), shift
