@@ -197,10 +197,13 @@ class GenerateRun:
         for name in ARTEFACTS:
             if not (staging / name).exists():
                 continue  # moved before a kill, or not written
-            if (self.dir / name).exists():
-                os.replace(self.dir / name, retired / name)
-            os.replace(staging / name, self.dir / name)
-        shutil.rmtree(staging)
+            try:
+                if (self.dir / name).exists():
+                    os.replace(self.dir / name, retired / name)
+                os.replace(staging / name, self.dir / name)
+            except FileNotFoundError:
+                continue  # another process opening the folder finished this step (issue 12 adds the lock)
+        shutil.rmtree(staging, ignore_errors=True)
 
     def save_config(self, cfg: DictConfig) -> None:
         OmegaConf.save(cfg, self.dir / CONFIG, resolve=True)
