@@ -57,7 +57,8 @@ OmegaConf.register_new_resolver("llmusic.cell_dir", cell_dirname, replace=True)
 def generate_config(cfg: DictConfig) -> DictConfig:
     """conf/generate.yaml with the cell's generation groups (already composed, with their keys)."""
     gen = compose_config("generate", [f"n_per_combo={cfg.n_per_combo}", f"seed={cfg.seed}",
-                                      f"progress={cfg.progress}", *cfg.generate_overrides])
+                                      f"progress={cfg.progress}", *cfg.generate_overrides,
+                                      "wait_for_lock=true"])  # cells sharing a run or a cache take turns
     for group in GENERATION_GROUPS:
         gen[group] = cfg[group]
     gen.out_dir = str(Path(gen.out_dir).resolve())  # the data sets resolve relative paths from the repo
@@ -81,7 +82,7 @@ def run_generation(cfg: DictConfig) -> dict:
     run = GenerateRun(gen.out_dir)
     start = time.perf_counter()
     with run.locked():  # parallel cells sharing the run make it once
-        reused = run.finished_with(gen, ignore=("progress",))
+        reused = run.finished_with(gen, ignore=("progress", "wait_for_lock"))
         summary = run.summary() if reused else generate(gen)
     keys = ("songs", "valid", "valid_rate", "requests", "attempts", "tokens", "cost_usd", "is_llm", "backend")
     return {"out_dir": str(run.dir), "reused": reused, "elapsed_s": round(time.perf_counter() - start, 2),

@@ -46,6 +46,7 @@ class RunStats:
     requests: int = 0  # HTTP requests (or batch lines) sent this run, transport retries included
     transport_retries: int = 0
     cache_hits: int = 0
+    cache_repairs: int = 0  # replies asked again because their cache entry was damaged
     fresh_replies: int = 0
     cost_usd_this_run: float = 0.0
     elapsed_s: float = 0.0
@@ -134,7 +135,9 @@ class Engine:
                     state = by_id[request.song_id]
                     self._count_fresh(result)
                     if isinstance(result, Completion) and self.cache is not None:
-                        self.cache.put(cache_key(self.identity, request), result, request)
+                        key = cache_key(self.identity, request)
+                        self.stats.cache_repairs += key in self.cache.damaged
+                        self.cache.put(key, result, request)
                     self._settle(state, request, result, cached=False, bar=bar)
 
     def _count_fresh(self, result: Completion | BaseException) -> None:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from itertools import groupby
 from pathlib import Path
 
+from llmusic.config import ConfigError
 from llmusic.llm.base import Backend, Completion, SongRequest
 
 
@@ -53,7 +54,7 @@ class TransformersBackend(Backend):
         """Name, path and a hash of the checkpoint's configs and of the settings that shape a reply."""
         config = self.model_path / "config.json"
         if not config.is_file():
-            raise FileNotFoundError(f"no Hugging Face model at {self.model_path} (config.json missing)")
+            raise ConfigError(f"llm.model_path={self.model_path}: no Hugging Face model there (config.json missing)")
         h = hashlib.sha256(config.read_bytes())
         generation = self.model_path / "generation_config.json"
         if generation.is_file():
