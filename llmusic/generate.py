@@ -73,7 +73,7 @@ def generate(cfg: DictConfig) -> dict:
                        cfg.seed)
     cache = ReplyCache(cfg.cache_dir, cfg.cache_fsync) if backend.paid else None
     with GenerateRun(cfg.out_dir).rerun(wait=cfg.wait_for_lock) as run, \
-            cache.locked(wait=cfg.wait_for_lock) if cache else nullcontext():
+            cache.locked(wait=cfg.wait_for_lock) if cache is not None else nullcontext():
         run.save_config(cfg)
         engine = Engine(
             backend, constraints, run, policy=cfg.parse.policy, max_attempts=cfg.max_attempts, cache=cache,
@@ -89,7 +89,7 @@ def generate(cfg: DictConfig) -> dict:
         records = asyncio.run(ask())
         run.write_manifest(records)
         summary = summarize(records, engine.stats, engine.identity, backend.is_llm,
-                            cache.damaged if cache else None)
+                            cache.damaged if cache is not None else None)
         run.write_summary(summary)
     if cfg.progress:
         print_summary(summary)

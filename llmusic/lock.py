@@ -5,8 +5,9 @@ drops it when the holder exits, kill -9 included, so a lock is never left stale.
 who it is (pid, start time, command line) into the file; a second process that finds the lock taken
 either waits for it (`wait=True`: parallel pipeline cells sharing a run, which then reuse it) or
 stops at once with `Busy`, whose message names the holder (`wait=False`: a second `generate` on
-the same folder, before it asks for anything). Within one process the lock is re-entrant, so a
-pipeline cell that holds its run's lock can call `generate` on it.
+the same folder, before it asks for anything). Within one thread the lock is re-entrant, so a
+pipeline cell that holds its run's lock can call `generate` on it; another thread waits or stops
+like another process.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import fcntl
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from llmusic.config import UserError
 
-_held: dict[Path, int] = {}  # lock files this process holds -> how many blocks hold each
+_held: dict[tuple[Path, int], int] = {}  # (lock file, thread) held by this process -> how many blocks hold it
 
 
 class Busy(UserError, RuntimeError):
@@ -44,12 +46,13 @@ def exclusive(path: str | os.PathLike, what: str, wait: bool = False) -> Iterato
     """Holds the lock file `path` (created as needed) for the block; `what` names the locked thing in
     messages. `wait=False`: raise Busy at once when another process holds it."""
     path = Path(path).resolve()
-    if _held.get(path):
-        _held[path] += 1
+    mine = (path, threading.get_ident())
+    if _held.get(mine):
+        _held[mine] += 1
         try:
             yield
         finally:
-            _held[path] -= 1
+            _held[mine] -= 1
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -66,11 +69,11 @@ def exclusive(path: str | os.PathLike, what: str, wait: bool = False) -> Iterato
               "command": " ".join(sys.argv)[:300]}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
-        _held[path] = 1
+        _held[mine] = 1
         try:
             yield
         finally:
-            del _held[path]
+            del _held[mine]
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing the descriptor releases the lock
