@@ -9,6 +9,7 @@ exactly as their `python -m llmusic.<name>` entry point composes them.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
+
+from llmusic.files import DamagedFile, read_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
@@ -39,11 +42,13 @@ def user_errors_exit() -> Iterator[None]:
         yield
     except Exception as error:  # noqa: BLE001 - re-raised unless it is the user's to fix
         cause: BaseException | None = error
+        where = ""  # the config key of the object Hydra was building, when it says
         while cause is not None and not isinstance(cause, UserError):
+            where = where or "".join(re.findall(r"full_key: (\S+)", str(cause))[:1])
             cause = cause.__cause__
         if cause is None:
             raise
-        print(f"error: {cause}", file=sys.stderr)
+        print(f"error: {cause}{f' (building {where})' if where else ''}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -75,7 +80,11 @@ def finished_with(saved_config: Path, result: Path, cfg: DictConfig, ignore: Seq
     and that config is `cfg` up to the top-level `ignore` keys."""
     if not (saved_config.is_file() and result.is_file()) or result.stat().st_mtime_ns < saved_config.stat().st_mtime_ns:
         return False
-    old, new = OmegaConf.to_container(OmegaConf.load(saved_config)), OmegaConf.to_container(cfg, resolve=True)
+    try:
+        old = OmegaConf.to_container(read_yaml(saved_config))
+    except DamagedFile:
+        return False  # a config that does not read is a run to make again
+    new = OmegaConf.to_container(cfg, resolve=True)
     for key in ignore:
         old.pop(key, None)
         new.pop(key, None)

@@ -27,6 +27,7 @@ from llmusic.engine.summary import print_summary, summarize
 from llmusic.llm.base import Backend
 from llmusic.parse import POLICIES
 from llmusic.run_dir import GenerateRun
+from llmusic.secret_guard import check_no_secrets
 
 
 def _count(cfg: DictConfig, key: str, least: int) -> None:
@@ -50,7 +51,9 @@ def _names(cfg: DictConfig, key: str, known: list[str] | None) -> None:
 
 def check_config(cfg: DictConfig) -> None:
     """ConfigError, naming the key and the value, for a generate config that cannot give the run it
-    describes; paths a backend reads are checked where it is built."""
+    describes (or that holds a secret: named by its key only); paths a backend reads are checked where
+    it is built."""
+    check_no_secrets(cfg)
     _count(cfg, "n_per_combo", 1)
     _count(cfg, "max_attempts", 1)
     _count(cfg, "seed", 0)

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from llmusic.config import UserError
+from llmusic.secret_guard import redact
 
 _held: dict[tuple[Path, int], int] = {}  # (lock file, thread) held by this process -> how many blocks hold it
 
@@ -66,7 +67,7 @@ def exclusive(path: str | os.PathLike, what: str, wait: bool = False) -> Iterato
             print(f"waiting for {what}, in use by {holder(path)}", file=sys.stderr, flush=True)
             fcntl.flock(fd, fcntl.LOCK_EX)
         me = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "command": " ".join(sys.argv)[:300]}
+              "command": redact(" ".join(sys.argv))[:300]}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
         _held[mine] = 1

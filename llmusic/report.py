@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import sys
@@ -26,6 +25,7 @@ from omegaconf import OmegaConf
 
 from llmusic.eval.paper_numbers import PAPER_NUMBERS, numbers_for
 from llmusic.eval.ranking import HITS_AT
+from llmusic.files import read_json, read_yaml
 
 F1_KEYS = ("accuracy", "f1_micro", "f1_macro", "f1_weighted")
 CELL_FILE = "cell.json"  # what llmusic.pipeline writes for a finished cell
@@ -53,8 +53,8 @@ def collect_runs(*roots: str | Path) -> list[Run]:
     for root in roots:
         for path in sorted(Path(root).rglob("metrics.json")):
             config_path = path.parent / "config.yaml"
-            config = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.exists() else {}
-            runs.append(Run(path.parent, config, json.loads(path.read_text())))
+            config = OmegaConf.to_container(read_yaml(config_path)) if config_path.exists() else {}
+            runs.append(Run(path.parent, config, read_json(path, "delete it and train that run again")))
     return runs
 
 
@@ -71,7 +71,7 @@ def fmt_cell(value: float | str | None) -> str:
 
 def load_cells(root: str | os.PathLike) -> list[dict]:
     """Every finished cell under a sweep folder, in path order."""
-    return [json.loads(p.read_text()) for p in sorted(Path(root).rglob(CELL_FILE))]
+    return [read_json(p, "rerun its pipeline cell") for p in sorted(Path(root).rglob(CELL_FILE))]
 
 
 def cell_labels(cells: Sequence[dict]) -> list[str]:

@@ -7,7 +7,6 @@ best checkpoint. See conf/train.yaml for the config groups and experiments/READM
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,6 +15,9 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+
+from llmusic.config import user_errors_exit
+from llmusic.files import write_json_atomic
 
 # Lets configs ask "is this secret absent?" without the secret ever entering the config.
 OmegaConf.register_new_resolver("llmusic.env_unset", lambda name: not os.environ.get(name), replace=True)
@@ -55,13 +57,14 @@ def train(cfg: DictConfig) -> dict:
         "test": module.test_results,
         "artifacts": [p.name for p in module.save_artifacts(out_dir)],
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json_atomic(out_dir / "metrics.json", metrics)  # whole or absent: the pipeline reuses it when present
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    train(cfg)
+    with user_errors_exit():
+        train(cfg)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 from llmusic.config import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "llmusic"
-CORE = {"config", "files", "lock", "song", "constraints", "run_dir"}  # importable by everything; imports only itself
+CORE = {"config", "files", "lock", "secret_guard", "song", "constraints", "run_dir"}  # importable by everything; imports only itself
 GENERATION = {"prompts", "llm", "parse", "midi"}
 # What each part may import besides itself and the core (docs/architecture.md says why).
 ALLOWED: dict[str, set[str]] = {

@@ -23,11 +23,12 @@ from llmusic.llm.base import Backend, Completion, SongRequest
 from llmusic.midi.render import write_midi
 from llmusic.parse import parse_reply
 from llmusic.run_dir import VALID_STATUSES, GenerateRun
+from llmusic.secret_guard import redact
 
 
 def describe_error(error: BaseException) -> str:
     status = getattr(error, "status_code", None)
-    message = str(error).splitlines()[0][:200] if str(error) else ""
+    message = redact(str(error).splitlines()[0][:200]) if str(error) else ""  # a URL may carry credentials
     return f"{type(error).__name__}{f' {status}' if status else ''}: {message}".rstrip(": ")
 
 

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from llmusic.files import write_text_atomic
 from llmusic.llm.base import Backend, Completion, SongRequest
+from llmusic.secret_guard import quiet_http_logs
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class OpenAIBatchBackend(Backend):
         self.name = name
         self.model = model
         self.base_url = base_url
+        quiet_http_logs()  # the SDK's request log names every URL; keys and credentials are redacted
         self.api_key_env = api_key_env  # the variable's name; the key itself is read per call, never kept
         self.state_dir = Path(state_dir)
         self.poll_interval = float(poll_interval)

@@ -87,7 +87,8 @@ def _score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
 
 
 def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: int, steps: int = 128,
-                 hop_quarters: float | None = None, velocity: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                 hop_quarters: float | None = None, velocity: bool = False, max_windows: int | None = None,
+                 packed: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Rolls of a real file cut into windows of a constraint set's span on the file's own beat grid.
 
     A window spans `time_span_ticks` ticks at `ticks_per_quarter` (the constraint set's units: 7680
@@ -96,8 +97,10 @@ def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: 
     `hop_quarters` (default: the span, i.e. no overlap; must be whole bars). A window lies inside
     one 4/4 section; the last section runs to the end of the music, and its final window may be
     padded with silence. Windows without pitched notes are dropped.
-    Returns (W, 4, 128, steps) float32 rolls and (W,) int64 start ticks.
-    Raises MidiSkip("no_notes") without pitched notes, MidiSkip("no_4_4_grid") when no window has any.
+    Returns (W, 4, 128, steps) float32 rolls and (W,) int64 start ticks; `packed=True`: binary rolls
+    bit-packed along time as each is made, (W, 4, 128, steps // 8) uint8, 32x less memory.
+    Raises MidiSkip("no_notes") without pitched notes, MidiSkip("no_4_4_grid") when no window has any,
+    MidiSkip("too_many_windows") before rolling a file cut into more than `max_windows`.
     """
     hop_quarters = time_span_ticks / ticks_per_quarter if hop_quarters is None else hop_quarters
     if time_span_ticks <= 0 or hop_quarters <= 0 or hop_quarters % BEATS_PER_BAR:
@@ -113,13 +116,15 @@ def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: 
     for a, b in _four_four_sections(score, music_end):
         # Only the final section may end in silence; the others must hold the whole window.
         starts += range(a, b if b == music_end else b - int(window) + 1, int(hop))
+    if max_windows is not None and len(starts) > max_windows:
+        raise MidiSkip("too_many_windows", f"{len(starts)} windows > {max_windows}")
     rolls, kept = [], []
     for w in starts:
         inside = (start < w + window) & (end > w)
         roll = _rasterise(channel[inside], pitch[inside], start[inside] - w, end[inside] - w,
                           vel[inside] if velocity else None, window, steps)
         if roll[PITCHED].any():
-            rolls.append(roll)
+            rolls.append(np.packbits(roll > 0, axis=-1) if packed else roll)
             kept.append(w)
     if not rolls:
         raise MidiSkip("no_4_4_grid")
