@@ -54,7 +54,7 @@ def test_a_reply_cache_entry_with_one_flipped_digit_is_dropped_and_asked_again(t
         where = flip_a_digit(tmp_path / "cache")
         with caplog.at_level(logging.WARNING, logger="llmusic.engine.cache"):
             again = run(server, tmp_path)
-        assert server.paid == SONGS + 1  # the damaged reply, once
+        assert server.paid == SONGS + 1, (first, again)  # the damaged reply, once
         assert f"reply cache entry {where} is damaged (its bytes do not match their checksum)" in caplog.text
         assert again["cache_hits"] == SONGS - 1 and again["cache_repairs"] == 1
         assert list(again["cache_damaged"].values()) == [f"{where}: its bytes do not match their checksum"]
