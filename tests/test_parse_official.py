@@ -19,7 +19,7 @@ import pytest
 from llmusic.config import REPO_ROOT
 from llmusic.parse import FAILURE_KEYS, INFO_KEYS, REPAIR_KEYS, check_policy, parse_reply
 from llmusic.parse.official import STOPS
-from tests.helpers import constraint_set
+from tests.helpers import constraint_set, mutations
 
 REPLIES = REPO_ROOT / "tests" / "replies"
 REPLAY = REPO_ROOT / "tests" / "data" / "replay_sample.jsonl"
@@ -92,20 +92,8 @@ def all_replies() -> list[str]:
             pass
     texts += EDGE
     rng = random.Random(0)
-    alphabet = '{}[]()":,0123456789-.e \ntruefalsnul'
     for base in (REPLIES / "strict_json.txt").read_text(), EDGE[13], EDGE[24]:
-        for _ in range(400):
-            chars = list(base)
-            for _ in range(rng.randint(1, 4)):
-                i = rng.randrange(len(chars))
-                op = rng.random()
-                if op < 0.4:
-                    del chars[i]
-                elif op < 0.7:
-                    chars.insert(i, rng.choice(alphabet))
-                else:
-                    chars[i] = rng.choice(alphabet)
-            texts.append("".join(chars))
+        texts += list(mutations(base, rng, 400, max_edits=4, alphabet='{}[]()":,0123456789-.e \ntruefalsnul'))
     return [t for t in texts if isinstance(t, str)]
 
 
