@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import symusic
 
+from llmusic.data.phrases import LlmMidiPhrases
 from llmusic.midi import assign_roles, load_score, read_midi, song_pianoroll
 from llmusic.midi.official import OfficialRenderer
 from llmusic.midi.render import PolyphonicRenderer
@@ -149,6 +150,8 @@ def test_an_official_mode_run_is_read_as_data_as_its_files_hold_it(runs):
         # Official files play one note at a time per part (channels: TRACKS order): chords are gone.
         assert x[1].sum(0).max() <= 1 and x[0].sum(0).max() <= 1
     assert max(float(default[i][0][1].sum(0).max()) for i in range(len(default))) >= 3  # stacked chords
+    phrases = LlmMidiPhrases(runs["official"]).songs()  # the melody student's source reads them too
+    assert len(phrases) == 12 and all(p.phrases.shape[0] == 2 for p in phrases)
 
 
 def test_both_modes_keep_the_same_replies_and_differ_as_the_writers_do(runs):

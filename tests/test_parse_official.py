@@ -26,28 +26,33 @@ REPLAY = REPO_ROOT / "tests" / "data" / "replay_sample.jsonl"
 OFFICIAL_FAILURES = {"empty_reply", "not_strict_json", "not_an_object", "missing_track", "not_a_list",
                      "malformed_event", "not_an_integer", "extra_track"}
 TRACKS = ("melody", "chords", "bass", "rhythm")
-INSTRUMENTS = {"melody": 0, "chords": 0, "bass": 33, "rhythm": None}
+RANGES = [(0, 127), (240, 960), (0, 127), (0, 7680)]  # pitch, duration, velocity, start
+PROGRAMS = {"melody": 0, "chords": 0, "bass": 33, "rhythm": None}  # the writer's instrument per part
 
 
 def official_code(text: str) -> dict:
-    """The official program's tracks for a reply; raises what it raises (ValueError: it retries)."""
-    tracks = json.loads(text.strip())
-    if not all(k in tracks for k in TRACKS):
-        raise ValueError("Missing required tracks")
-    for name in tracks:
-        if not isinstance(tracks[name], list):
-            raise ValueError(f"Track '{name}' is not a list")
-        tracks[name] = [(max(0, min(127, int(p))), max(240, min(960, int(d))), max(0, min(127, int(v))),
-                         max(0, min(7680, int(t)))) for p, d, v, t in tracks[name]]
+    """What the official program keeps of a reply, step by step from ../shared/reference/README.md,
+    with Python's own operations so that it raises what the program raises: ValueError (its
+    `except` catches it: another attempt) or anything else (the program stops)."""
+    reply = json.loads(text.strip())
+    if any(track not in reply for track in TRACKS):  # a membership test: on a list or a string too
+        raise ValueError("a track is missing")
+    kept = {}
+    for name in reply:  # every key, in order
+        if not isinstance(reply[name], list):
+            raise ValueError(f"{name} is not a list")
+        rows = []
+        for event in reply[name]:
+            pitch, duration, velocity, start = event  # unpacking: ValueError for another count of items
+            values = [int(pitch), int(duration), int(velocity), int(start)]
+            rows.append([min(max(value, lo), hi) for value, (lo, hi) in zip(values, RANGES)])
         if name == "rhythm":
-            tracks[name] = [(max(35, min(50, p)), d, v, t) for p, d, v, t in tracks[name]]
-    for name in tracks:  # the writer: an extra key has no instrument, and the program stops
-        INSTRUMENTS[name]
-    return tracks
-
-
-def song_of(tracks: dict) -> dict:
-    return {name: [list(e) for e in events] for name, events in tracks.items()}
+            for row in rows:
+                row[0] = min(max(row[0], 35), 50)
+        kept[name] = rows
+    for name in kept:  # the writer looks up each part's instrument: a KeyError stops the program
+        PROGRAMS[name]
+    return kept
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +125,7 @@ def test_every_reply_is_kept_or_failed_as_the_official_code_does(paper):
         assert result.status in ("ok", "repaired"), (text[:200], result.reason)
         assert result.form == "json"
         song = {name: events.tolist() for name, events in result.song.tracks.items()}
-        assert song == song_of(expected)  # same values, same track order (the reply's)
+        assert song == expected and list(song) == list(expected)  # same values, in the reply's track order
         assert all(events.dtype == np.int32 for events in result.song.tracks.values())
     assert min(outcomes.values()) >= 10, outcomes  # every outcome is exercised
 
