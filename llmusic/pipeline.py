@@ -8,8 +8,8 @@ parse policy) and the students trained on its songs. `pipeline(cfg)`:
      run's out_dir as `llm_run` and the cell's constraint set, and calls `train(cfg)`: tested on
      the real data when it is there, else on held-out generated songs (and says how to get it);
   3. writes `<out_dir>/cell.json`: the overrides, the generate run's setting (official or not),
-     valid rate, requests, cost, every test metric
-     beside its chance value, the best validation score and the sub-runs' paths.
+     valid rate, requests, cost, every test metric beside its chance value, the best validation
+     score and the sub-runs' paths.
 A cell whose cell.json holds the same config is skipped, so a stopped sweep (-m) resumes where
 it stopped; after a sweep `SweepReport` writes one table row per cell (sweep_report.md/.csv/.png).
 """

@@ -7,9 +7,10 @@ states its limits in its own words; `states` lists them, and `check` refuses a c
 that differs, so a prompt never asks for what its validator would reject.
 
 `template_sha256` names what a template sends under a constraint set (its messages with the genre,
-style and mood left as fields); the saved config and the summary of a generate run carry it (the resolver
-`llmusic.template_sha256` computes it for conf/generate.yaml), and `OFFICIAL_TEMPLATE_SHA256` is
-the official text's, so any run says whether it sent the paper's prompt.
+style and mood left as fields); the saved config and the summary of a generate run carry it (the
+resolver `llmusic.template_sha256` computes it for conf/generate.yaml), and
+`OFFICIAL_TEMPLATE_SHA256` is the official text's, so any run says whether it sent the paper's
+prompt.
 """
 
 from __future__ import annotations
