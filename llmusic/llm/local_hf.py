@@ -52,6 +52,7 @@ class TransformersBackend(Backend):
 
     is_llm = True
     paid = False
+    free = True  # open weights on this machine: no bill
 
     def __init__(
         self,
