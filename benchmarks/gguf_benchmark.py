@@ -66,7 +66,7 @@ def run_bare(backend, requests) -> int:
 
 def run_backend(backend, requests) -> int:
     async def go() -> int:
-        return sum(c.completion_tokens async for _, c in backend.complete_many(requests))
+        return sum([c.completion_tokens async for _, c in backend.complete_many(requests)])
     return asyncio.run(go())
 
 
