@@ -170,3 +170,20 @@ def test_generate_free_records_what_the_model_wrote_and_why_it_failed(tmp_path):
             assert record["reason"] == verdict.reason and record["midi"] is None
     failed = sum(r["status"] == "failed" for r in records)
     assert sum(summary["failure_reasons"].values()) == failed
+
+
+def test_the_token_bar_counts_rows_until_their_end_of_sequence():
+    import io
+
+    import torch
+    from tqdm import tqdm
+
+    from llmusic.llm.local_hf import TokenProgress
+
+    bar = tqdm(file=io.StringIO())
+    progress = TokenProgress(bar, eos={2})
+    progress.put(torch.zeros(3, 7, dtype=torch.long))  # the prompt: not counted
+    for step in ([5, 2, 5], [5, 0, 2], [2, 0, 0], [0, 0, 0]):  # a finished row is padded (0) after its eos
+        progress.put(torch.tensor(step))
+    progress.end()
+    assert bar.n == 3 + 2 + 1  # row 0: 3 tokens, row 1: 1 (its eos), row 2: 2
