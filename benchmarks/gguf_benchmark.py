@@ -9,9 +9,10 @@ serves three clients with the same B prompts (the paper's prompt for the first B
   backend     GGUFBackend.complete_many, free decoding: the bare call plus grouping, seeding,
               decoding, token counting and the tokens/s bar
   structured  the same backend constrained to the constraint set's JSON schema (xgrammar)
-Each cell is one generate call on B prompts. Reported: median of --repeat runs of tokens/s
-(completion tokens up to each row's end of sequence) and songs/min (replies per minute at
---max-tokens), backend / bare and structured / backend.
+Each cell is one generate call on B prompts; a round runs the three clients one after another
+and the median of --repeat rounds is reported (so a change in the shared machine's load falls on
+all three): tokens/s (completion tokens up to each row's end of sequence), songs/min (replies per
+minute at --max-tokens), backend / bare and structured / backend.
 """
 
 from __future__ import annotations
@@ -70,16 +71,19 @@ def run_backend(backend, requests) -> int:
     return asyncio.run(go())
 
 
-def measure(fn, backend, requests, repeat: int) -> tuple[float, float]:
-    """Median tokens/s and songs/min over `repeat` runs."""
-    rates, songs = [], []
+def measure(clients, backend, repeat: int) -> dict[str, tuple[float, float]]:
+    """Median tokens/s and songs/min of each client over `repeat` rounds. A round runs every client
+    once, so a change in the shared machine's load falls on all of them alike."""
+    rates: dict[str, list[float]] = {name: [] for name, _, _ in clients}
+    songs: dict[str, list[float]] = {name: [] for name, _, _ in clients}
     for _ in range(repeat):
-        wall = time.perf_counter()
-        tokens = fn(backend, requests)
-        elapsed = time.perf_counter() - wall
-        rates.append(tokens / elapsed)
-        songs.append(60 * len(requests) / elapsed)
-    return statistics.median(rates), statistics.median(songs)
+        for name, fn, requests in clients:
+            wall = time.perf_counter()
+            tokens = fn(backend, requests)
+            elapsed = time.perf_counter() - wall
+            rates[name].append(tokens / elapsed)
+            songs[name].append(60 * len(requests) / elapsed)
+    return {name: (statistics.median(rates[name]), statistics.median(songs[name])) for name in rates}
 
 
 def main() -> None:
@@ -98,15 +102,12 @@ def main() -> None:
         free = [s.request(0, None, None) for s in songs[:batch]]
         structured = [s.request(0, schema, None) for s in songs[:batch]]
         run_backend(backend, structured)  # warm: compiles the grammar once, as a run does
-        bare_rate = backend_rate = None
-        for name, fn, reqs in (("bare", run_bare, free), ("backend", run_backend, free),
-                               ("structured", run_backend, structured)):
-            rate, per_min = measure(fn, backend, reqs, args.repeat)
-            bare_rate = bare_rate or rate
-            backend_rate = rate if name == "backend" else backend_rate
-            vs_backend = f"{rate / backend_rate:>9.2f}x" if name == "structured" else f"{'':>10}"
-            print(f"{batch:>5} {name:>10} {rate:>7.1f} {per_min:>9.1f} {rate / bare_rate:>7.2f}x {vs_backend}",
-                  flush=True)
+        clients = [("bare", run_bare, free), ("backend", run_backend, free), ("structured", run_backend, structured)]
+        results = measure(clients, backend, args.repeat)
+        bare, free_rate = results["bare"][0], results["backend"][0]
+        for name, (rate, per_min) in results.items():
+            vs_backend = f"{rate / free_rate:>9.2f}x" if name == "structured" else f"{'':>10}"
+            print(f"{batch:>5} {name:>10} {rate:>7.1f} {per_min:>9.1f} {rate / bare:>7.2f}x {vs_backend}", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
