@@ -1,13 +1,14 @@
 """Engine throughput against a zero-latency loopback OpenAI server.
 
-    python benchmarks/engine_benchmark.py [--n 1000] [--concurrency 1 8 64 256] [--repeat 3]
+    python -m benchmarks.engine_benchmark [--n 1000] [--concurrency 1 8 64 256] [--repeat 3]
 
 The fake server (tests/fake_openai.py) runs in its own process, so the client's CPU time is its
 own. For each concurrency, three clients make the same n requests:
   sdk      the obvious alternative: AsyncOpenAI calls under an asyncio.Semaphore, nothing else
   backend  llmusic's OpenAIChat.complete_many (worker pool, retries, rate limiter, bookkeeping)
   engine   the whole engine: backend + cache write + parse + validate + MIDI render + manifest
-Reported: requests/s (wall) and client CPU ms per request (process time / n): the overhead.
+Reported (table engine.md/.csv): requests/s (wall) and client CPU ms per request (process time / n):
+the overhead.
 """
 
 from __future__ import annotations
@@ -23,22 +24,20 @@ import time
 from pathlib import Path
 
 import openai
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from llmusic.engine import Engine, ReplyCache, plan_grid  # noqa: E402
+from benchmarks.tables import add_table_dir, machine, write_table
+from llmusic.config import REPO_ROOT, compose_config
+from llmusic.engine import Engine, ReplyCache, plan_grid
+from llmusic.run_dir import VALID_STATUSES, GenerateRun
 
 SERVER = ("import time; from tests.fake_openai import FakeOpenAI; s = FakeOpenAI(record=False).start(); "
           "print(s.base_url, flush=True); time.sleep(1e9)")
 
 
 def compose_openai(base_url: str, concurrency: int):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="generate", overrides=[
-            "llm=openai", f"llm.base_url={base_url}", f"llm.concurrency={concurrency}", "progress=false"])
+    return compose_config("generate", ["llm=openai", f"llm.base_url={base_url}", f"llm.concurrency={concurrency}",
+                                       "progress=false"])
 
 
 def planned(cfg, n: int):
@@ -74,10 +73,10 @@ async def run_backend(cfg, songs) -> None:
 async def run_engine(cfg, songs) -> None:
     backend = instantiate(cfg.llm)
     out = Path(tempfile.mkdtemp(prefix="engine-bench-"))  # removed by main, outside the timing
-    engine = Engine(backend, instantiate(cfg.constraints), out, cache=ReplyCache(out / "cache"),
+    engine = Engine(backend, instantiate(cfg.constraints), GenerateRun(out), cache=ReplyCache(out / "cache"),
                     prices=instantiate(cfg.prices), progress=False)
     records = await engine.run(songs)
-    assert all(r["status"] in ("ok", "repaired") for r in records)
+    assert all(r["status"] in VALID_STATUSES for r in records)
     await backend.aclose()
 
 
@@ -97,14 +96,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64, 256])
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs per cell")
+    add_table_dir(parser)
     args = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
-    server = subprocess.Popen([sys.executable, "-c", SERVER], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-c", SERVER], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    rows = []
     try:
         base_url = server.stdout.readline().strip()
-        print(f"n={args.n} requests per run, best of {args.repeat}, server {base_url} (own process), "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-        print(f"{'concurrency':>11} {'client':>8} {'req/s':>8} {'cpu ms/req':>10} {'vs sdk':>7}")
+        note = f"n={args.n} requests per run, best of {args.repeat}, server {base_url} (own process), {machine()}"
         for concurrency in args.concurrency:
             cfg = compose_openai(base_url, concurrency)
             songs = planned(cfg, args.n)
@@ -113,12 +112,14 @@ def main() -> None:
             for name, fn in (("sdk", run_sdk), ("backend", run_backend), ("engine", run_engine)):
                 rate, cpu_ms = measure(fn, cfg, songs, args.repeat)
                 sdk_rate = sdk_rate or rate
-                print(f"{concurrency:>11} {name:>8} {rate:>8.0f} {cpu_ms:>10.2f} {rate / sdk_rate:>6.2f}x", flush=True)
+                rows.append([concurrency, name, rate, cpu_ms, rate / sdk_rate])
+                print(f"concurrency {concurrency} {name}: {rate:.0f} req/s", flush=True)
     finally:
         server.kill()
         server.wait()
         for out in Path(tempfile.gettempdir()).glob("engine-bench-*"):
             shutil.rmtree(out)
+    write_table(args.table_dir, "engine", ["concurrency", "client", "req/s", "cpu ms/req", "vs sdk"], rows, note)
 
 
 if __name__ == "__main__":

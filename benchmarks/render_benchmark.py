@@ -11,10 +11,11 @@ Like with like: both writers run in this one process, write their files to the s
 take turns on chunks of --chunk songs, so a load change on a shared machine hits both alike; CPU
 seconds are reported beside wall seconds. The ratio goal is ours >= 50x mido there. Then, reported
 separately, ours again on --workers processes for the whole set (the wall-clock goal: 16,250 songs,
-MIDI + rolls, under 30 s on 2 cores). Results: benchmarks/README-render.md.
+MIDI + rolls, under 30 s on 2 cores). Prints the JSON report, then the table render.md/.csv.
+Results: benchmarks/README-render.md.
 
-    python benchmarks/render_benchmark.py            # the full 16,250 songs
-    python benchmarks/render_benchmark.py --n 2000   # quicker
+    python -m benchmarks.render_benchmark            # the full 16,250 songs
+    python -m benchmarks.render_benchmark --n 2000   # quicker
 """
 
 from __future__ import annotations
@@ -32,15 +33,15 @@ from pathlib import Path
 import mido
 import numpy as np
 import symusic
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from tqdm import tqdm
 
+from benchmarks.tables import add_table_dir, machine, write_table
+from llmusic.config import compose_config
 from llmusic.midi import song_pianoroll, song_to_score, write_midi
 from llmusic.midi.synthetic import random_song
 from llmusic.song import DRUM_TRACK, Song
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 SONGS: list[Song] = []  # set before forking so workers share the songs without pickling them
 SPAN = 7680
 
@@ -146,10 +147,10 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=500, help="songs per turn in the 1-process comparison")
     parser.add_argument("--out", type=Path, default=None,
                         help="where files go (default: a temp dir on /dev/shm, removed afterwards)")
+    add_table_dir(parser)
     args = parser.parse_args()
 
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        constraints = instantiate(compose(overrides=["+constraints=paper"]).constraints)
+    constraints = instantiate(compose_config("constraints/paper").constraints)
     start = time.perf_counter()
     SONGS.extend(random_song(seed, constraints) for seed in tqdm(range(args.n), desc="songs"))
     made = time.perf_counter() - start
@@ -203,6 +204,11 @@ def main() -> None:
               f"µs/song (CPU): {ratio['cpu']}x on CPU time, {ratio['wall']}x on wall time (goal: 50x)")
     print(f"whole set, MIDI files + rolls, {args.workers} processes: {results[parallel][0]:.2f} s wall "
           f"(goal: under 30 s)")
+    rows = [[k, *report["one_process"][k].values()] for k in one_process]
+    rows.append([parallel, results[parallel][0], results[parallel][1], results[parallel][1] / args.n * 1e6,
+                 args.n / results[parallel][0]])
+    write_table(args.table_dir, "render", ["what", "wall s", "CPU s", "CPU µs/song", "files/s (wall)"], rows,
+                f"{args.n:,} songs ({notes:,} notes); {report['machine']}; {machine()}")
 
 
 if __name__ == "__main__":

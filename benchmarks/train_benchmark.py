@@ -1,6 +1,6 @@
 """CNN training throughput on CPU, with data loading measured apart from the model step.
 
-    python benchmarks/train_benchmark.py [--batches 30] [--batch-size 64] [--num-workers 0] [--threads N] \
+    python -m benchmarks.train_benchmark [--batches 30] [--batch-size 64] [--num-workers 0] [--threads N] \
         [train overrides ...]
 
 Three timings over the same real training windows (the genre corpus, conf/train.yaml's default
@@ -8,7 +8,7 @@ experiment; any `python -m llmusic.train` override can follow):
   loader alone   iterate the DataLoader, no model;
   model alone    forward + backward + AdamW step on one batch held in memory;
   both           the real loop: loader then step.
-If `both` is close to `model alone`, the loader is not the bottleneck.
+If `both` is close to `model alone`, the loader is not the bottleneck. Table: train.md/.csv.
 """
 
 from __future__ import annotations
@@ -16,18 +16,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
-from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-def rate(n_samples: int, seconds: float) -> str:
-    return f"{n_samples / seconds:8.1f} samples/s"
+from benchmarks.tables import add_table_dir, machine, write_table
+from llmusic.config import compose_config
 
 
 def main() -> None:
@@ -37,12 +31,11 @@ def main() -> None:
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("overrides", nargs="*", help="e.g. scale=small (narrow CNN) or experiment=...")
+    add_table_dir(parser)
     args = parser.parse_args()
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose("train", overrides=[f"data.batch_size={args.batch_size}", f"data.num_workers={args.num_workers}",
-                                          "paths.output_dir=/tmp", *args.overrides])
+    cfg = compose_config("train", [f"data.batch_size={args.batch_size}", f"data.num_workers={args.num_workers}",
+                                   "paths.output_dir=/tmp", *args.overrides])
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -50,9 +43,9 @@ def main() -> None:
     module = instantiate(cfg.model, **data.model_kwargs())
     optimizer = module.configure_optimizers()
     n = args.batches * args.batch_size
-    print(f"torch threads {torch.get_num_threads()}, batch {args.batch_size}, workers {args.num_workers}, "
-          f"{args.batches} batches, CNN {sum(p.numel() for p in module.parameters()):,} parameters, "
-          f"{len(data.train)} training windows")
+    note = (f"torch threads {torch.get_num_threads()}, batch {args.batch_size}, workers {args.num_workers}, "
+            f"{args.batches} batches, CNN {sum(p.numel() for p in module.parameters()):,} parameters, "
+            f"{len(data.train)} training windows; {machine()}")
 
     def step(batch) -> None:
         x, y, _ = batch
@@ -83,10 +76,9 @@ def main() -> None:
         step(batch)
     both = time.perf_counter() - t
 
-    print(f"loader alone  {rate(n, loader)}")
-    print(f"model alone   {rate(n, model)}")
-    print(f"both          {rate(n, both)}")
-    print(f"loader time / model time = {loader / model:.3f}; both / model alone = {both / model:.2f}")
+    write_table(args.table_dir, "train", ["timing", "samples/s", "seconds / model alone"],
+                [["loader alone", n / loader, loader / model], ["model alone", n / model, 1.0],
+                 ["both", n / both, both / model]], note)
 
 
 if __name__ == "__main__":

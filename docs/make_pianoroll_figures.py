@@ -13,15 +13,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
+from llmusic.config import REPO_ROOT, compose_config  # noqa: E402
 from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, song_pianoroll  # noqa: E402
 from llmusic.midi.synthetic import random_song  # noqa: E402
 from llmusic.song import TRACKS  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-IMG = REPO / "docs" / "img"
+IMG = REPO_ROOT / "docs" / "img"
 COLOURS = ("Blues", "Greens", "Oranges", "Purples")
 STEPS_PER_BAR = 32  # 128 steps over 4 bars of 4/4
 
@@ -56,10 +55,10 @@ def song_figure(constraints) -> Path:
     return path
 
 
-def lmd_figure(midi_path: Path, n_windows: int = 3) -> Path:
+def lmd_figure(midi_path: Path, constraints, n_windows: int = 3) -> Path:
     score = load_score(midi_path)
     roles = assign_roles(score)
-    windows, starts = midi_windows(score, span_quarters=16)
+    windows, starts = midi_windows(score, constraints.time_span_ticks, constraints.ticks_per_quarter)
     names = {role: [score.tracks[i].name.strip() or f"#{i}" for i in idx] for role, idx in roles.items()}
     fig, axes = plt.subplots(n_windows, 4, figsize=(12, 2.6 * n_windows), sharey=True, squeeze=False)
     spread = np.linspace(0, len(starts) - 1, n_windows).round().astype(int)  # beginning, middle, end
@@ -71,7 +70,7 @@ def lmd_figure(midi_path: Path, n_windows: int = 3) -> Path:
     roles_text = "; ".join(f"{role}: {', '.join(n[:4]) + (' ...' if len(n) > 4 else '') or '-'}"
                            for role, n in names.items())
     fig.suptitle(f"LMD {midi_path.stem} ({score.ticks_per_quarter} ticks per quarter): {n_windows} of the "
-                 f"{len(starts)} windows of 16 quarters\ntracks by role: {roles_text}", fontsize=8)
+                 f"{len(starts)} windows of {constraints.time_span_ticks // constraints.ticks_per_quarter} quarters\ntracks by role: {roles_text}", fontsize=8)
     fig.tight_layout()
     path = IMG / f"lmd_{midi_path.stem[:8]}_windows.png"
     fig.savefig(path, dpi=110)
@@ -79,14 +78,15 @@ def lmd_figure(midi_path: Path, n_windows: int = 3) -> Path:
     return path
 
 
-def pick_lmd_files(midi_dir: Path, n: int = 2) -> list[Path]:
+def pick_lmd_files(midi_dir: Path, constraints, n: int = 2) -> list[Path]:
     """The first files (by name) where every role gets a track and 3 windows: telling pictures."""
     picked = []
     for path in sorted(midi_dir.glob("*.mid")):
         score = load_score(path)
         roles = assign_roles(score)
         try:
-            if all(roles.values()) and len(roles["chords"]) <= 3 and len(midi_windows(score, 16)[1]) >= 3:
+            _, starts = midi_windows(score, constraints.time_span_ticks, constraints.ticks_per_quarter)
+            if all(roles.values()) and len(roles["chords"]) <= 3 and len(starts) >= 3:
                 picked.append(path)
         except MidiSkip:
             continue
@@ -97,14 +97,13 @@ def pick_lmd_files(midi_dir: Path, n: int = 2) -> list[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     args = parser.parse_args()
     IMG.mkdir(parents=True, exist_ok=True)
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
-        constraints = instantiate(compose(overrides=["+constraints=paper"]).constraints)
+    constraints = instantiate(compose_config("constraints/paper").constraints)
     print(song_figure(constraints))
-    for path in pick_lmd_files(args.data / "lmd_subset" / "midi"):
-        print(lmd_figure(path))
+    for path in pick_lmd_files(args.data / "lmd_subset" / "midi", constraints):
+        print(lmd_figure(path, constraints))
 
 
 if __name__ == "__main__":

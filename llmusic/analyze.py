@@ -3,8 +3,9 @@
     python -m llmusic.analyze out_dir=runs/baseline
     python -m llmusic.analyze out_dir=runs/gpt4o 'songs=["Jazz|Swing|0","Metal|Dark|3"]'
 
-Reads `<out_dir>/manifest.jsonl` and the MIDI files it names, and writes figures, `stats.json`
-and `summary.md` into `<out_dir>/analysis/` (`analysis_dir=...`). See docs/analysis.md.
+Reads the run through llmusic.run_dir.GenerateRun (its manifest, the MIDI files it names, its saved
+config), and writes figures, `stats.json` and `summary.md` into `<out_dir>/analysis/`
+(`analysis_dir=...`). See docs/analysis.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from llmusic.analysis.manifest import (
     failure_reasons,
     file_stem,
     load_manifest,
-    rates_by,
     repair_counts,
     song_id,
     valid_rates,
@@ -39,6 +39,7 @@ from llmusic.constraints import ConstraintSet
 from llmusic.midi.io import MidiSkip, load_score
 from llmusic.midi.pianoroll import song_pianoroll
 from llmusic.midi.render import score_to_song
+from llmusic.run_dir import GenerateRun, rates_by, valid_statuses
 from llmusic.song import Song
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,7 @@ def read_song(path: Path) -> Song:
         raise MidiSkip("foreign_tracks", f"{path}: {err}") from err
 
 
-def run_config(out_dir: Path) -> DictConfig:
-    """The config the generate run saved beside its results (empty when it saved none)."""
-    path = out_dir / "config.yaml"
-    return OmegaConf.load(path) if path.is_file() else OmegaConf.create({})
-
-
-def read_valid_songs(records: list[dict], out_dir: Path, valid: set[str], constraints: ConstraintSet,
+def read_valid_songs(records: list[dict], run: GenerateRun, valid: set[str], constraints: ConstraintSet,
                      progress: bool) -> tuple[DatasetStats, set[str], Counter]:
     """Note statistics of the valid songs, the ids of those whose file read, and skips by reason."""
     stats = DatasetStats(constraints.time_span_ticks)
@@ -73,7 +68,7 @@ def read_valid_songs(records: list[dict], out_dir: Path, valid: set[str], constr
         try:
             if not r.get("midi"):
                 raise MidiSkip("no_midi_path")
-            stats.add(r["genre"], read_song(out_dir / r["midi"]))
+            stats.add(r["genre"], read_song(run.midi_path(r)))
             readable.add(song_id(r))
         except MidiSkip as err:
             skipped[err.reason] += 1
@@ -104,23 +99,22 @@ def choose_songs(records: list[dict], wanted: list[str], per_genre: int, genres:
 
 def analyze(cfg: DictConfig) -> dict:
     """Analyse the run at `cfg.out_dir`; write figures, stats.json and summary.md; return the stats."""
-    out_dir = Path(cfg.out_dir)
+    run = GenerateRun(cfg.out_dir)
     dest = Path(cfg.analysis_dir)
     dest.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, dest / "config.yaml", resolve=True)
 
-    records = load_manifest(out_dir)
+    records = load_manifest(run.dir)
     if not records:
-        raise ValueError(f"{out_dir / 'manifest.jsonl'} holds no records")
-    ran = run_config(out_dir)
-    constraints: ConstraintSet = instantiate(ran.get("constraints") or cfg.constraints)
-    taxonomy = ran.get("taxonomy") or {}
-    genres = axis_order(records, "genre", list(taxonomy.get("genres", [])))
-    styles = axis_order(records, "style", list(taxonomy.get("styles", [])))
-    moods = axis_order(records, "mood", list(taxonomy.get("moods", [])))
-    valid = set(cfg.valid_statuses)
+        raise ValueError(f"the manifest of {run.dir} holds no records")
+    # A run that saved no config (made by hand, or by an old version) is read with cfg's constraint set.
+    constraints: ConstraintSet = run.constraints if "constraints" in run.config else instantiate(cfg.constraints)
+    genres = axis_order(records, "genre", list(run.taxonomy.get("genres", [])))
+    styles = axis_order(records, "style", list(run.taxonomy.get("styles", [])))
+    moods = axis_order(records, "mood", list(run.taxonomy.get("moods", [])))
+    valid = set(valid_statuses(cfg.include_repaired))
 
-    stats, readable, skipped = read_valid_songs(records, out_dir, valid, constraints, cfg.progress)
+    stats, readable, skipped = read_valid_songs(records, run, valid, constraints, cfg.progress)
 
     figures: dict[str, str] = {}
 
@@ -142,10 +136,10 @@ def analyze(cfg: DictConfig) -> dict:
         figure("genre_distinctness", plots.distinctness_figure, distinct)
 
     chosen = choose_songs(records, list(cfg.songs), cfg.songs_per_genre, genres, styles, readable)
-    previews = song_previews(chosen, out_dir, dest, constraints, cfg)
+    previews = song_previews(chosen, run, dest, constraints, cfg)
 
     result = {
-        "out_dir": str(out_dir),
+        "out_dir": str(run.dir),
         "constraints": constraints.name,
         "valid_statuses": sorted(valid),
         "songs_in_manifest": len(records),
@@ -185,7 +179,7 @@ def analyze(cfg: DictConfig) -> dict:
     return result
 
 
-def song_previews(chosen: list[dict], out_dir: Path, dest: Path, constraints: ConstraintSet,
+def song_previews(chosen: list[dict], run: GenerateRun, dest: Path, constraints: ConstraintSet,
                   cfg: DictConfig) -> dict:
     """Piano-roll pictures and WAV previews of the chosen songs; says which renderer made the audio."""
     renderers = [instantiate(r) for r in cfg.audio.renderers.values()] if cfg.audio.enabled else []
@@ -196,7 +190,7 @@ def song_previews(chosen: list[dict], out_dir: Path, dest: Path, constraints: Co
             log.info("audio renderer %s not used: %s", name, why)
     songs = []
     for r in tqdm(chosen, desc="previews", unit="song", disable=not cfg.progress):
-        midi = out_dir / r["midi"]
+        midi = run.midi_path(r)
         song = read_song(midi)
         stem = file_stem(r)
         # a 32nd-note grid over the span, so every constraint set draws at the same resolution

@@ -15,32 +15,28 @@ it stopped; after a sweep `SweepReport` writes one table row per cell (sweep_rep
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from llmusic.data.labels import REPO_ROOT, resolve_path
+from llmusic.config import compose_config, finished_with, resolve_path
 from llmusic.eval.paper_numbers import numbers_for
 from llmusic.generate import generate
 from llmusic.report import CELL_FILE, fmt_cell, write_sweep_report
+from llmusic.run_dir import GenerateRun
 from llmusic.train import train
 
-CONF_DIR = REPO_ROOT / "conf"
 GENERATION_GROUPS = ("taxonomy", "prompt", "constraints", "llm")
 MAX_DIRNAME = 120  # characters of a cell folder's name; longer override lists are cut and hashed
 
@@ -58,14 +54,6 @@ OmegaConf.register_new_resolver("llmusic.cell_dir", cell_dirname, replace=True)
 
 # --- composing the sub-configs ---------------------------------------------------------------------
 
-def compose_config(name: str, overrides: Sequence[str]) -> DictConfig:
-    """conf/<name>.yaml composed with Hydra's compose API, inside a running Hydra app or not."""
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name=name, overrides=list(overrides))
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name=name, overrides=list(overrides))
-
-
 def generate_config(cfg: DictConfig) -> DictConfig:
     """conf/generate.yaml with the cell's generation groups (already composed, with their keys)."""
     gen = compose_config("generate", [f"n_per_combo={cfg.n_per_combo}", f"seed={cfg.seed}",
@@ -78,36 +66,10 @@ def generate_config(cfg: DictConfig) -> DictConfig:
 
 def train_config(cfg: DictConfig, name: str, overrides: Sequence[str], llm_run: Path, out_dir: Path) -> DictConfig:
     """conf/train.yaml for one student of the cell; its rolls span the cell's constraint set."""
-    run = compose_config("train", [f"scale={cfg.scale}", f"seed={cfg.seed}", *overrides])
+    run = compose_config("train", [f"scale={cfg.scale.name}", f"seed={cfg.seed}", *overrides])
     run.constraints = cfg.constraints
     run.llm_run, run.name, run.paths.output_dir, run.threads = str(llm_run), name, str(out_dir), cfg.threads
     return run
-
-
-def finished_with(out_dir: Path, result: str, cfg: DictConfig, ignore: Sequence[str] = ()) -> bool:
-    """Whether a sub-run in `out_dir` finished with this config: its `result` file was written
-    after its config.yaml (saved resolved when the run started) and that config is `cfg`, up to
-    the `ignore` keys."""
-    saved, done = out_dir / "config.yaml", out_dir / result
-    if not (saved.exists() and done.exists()) or done.stat().st_mtime_ns < saved.stat().st_mtime_ns:
-        return False
-    old, new = OmegaConf.to_container(OmegaConf.load(saved)), OmegaConf.to_container(cfg, resolve=True)
-    for key in ignore:
-        old.pop(key, None)
-        new.pop(key, None)
-    return old == new
-
-
-@contextmanager
-def locked(directory: Path) -> Iterator[None]:
-    """Holds an exclusive lock on `directory`: parallel cells sharing a generate run make it once."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".pipeline.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # --- the two stages -------------------------------------------------------------------------------
@@ -116,29 +78,29 @@ def run_generation(cfg: DictConfig) -> dict:
     """Generate the cell's songs, or reuse a finished run of the same config. Returns the record
     cell.json keeps: out_dir, whether it was reused, and the summary's rates, requests and cost."""
     gen = generate_config(cfg)
-    out_dir = Path(gen.out_dir)
+    run = GenerateRun(gen.out_dir)
     start = time.perf_counter()
-    with locked(out_dir):
-        reused = finished_with(out_dir, "summary.json", gen, ignore=("progress",))
-        summary = json.loads((out_dir / "summary.json").read_text()) if reused else generate(gen)
+    with run.locked():  # parallel cells sharing the run make it once
+        reused = run.finished_with(gen, ignore=("progress",))
+        summary = run.summary() if reused else generate(gen)
     keys = ("songs", "valid", "valid_rate", "requests", "attempts", "tokens", "cost_usd", "is_llm", "backend")
-    return {"out_dir": str(out_dir), "reused": reused, "elapsed_s": round(time.perf_counter() - start, 2),
+    return {"out_dir": str(run.dir), "reused": reused, "elapsed_s": round(time.perf_counter() - start, 2),
             **{k: summary[k] for k in keys}}
 
 
 def run_student(cfg: DictConfig, name: str, spec: DictConfig, llm_run: Path, cell_dir: Path) -> dict:
     """Train and test one student on the cell's songs (or reuse its finished run of the same config)."""
     out_dir = cell_dir / "train" / name
-    overrides = [f"experiment={spec.experiment}", *cfg.train_overrides, *spec.overrides]
-    run = train_config(cfg, name, overrides, llm_run, out_dir)
+    overrides = [*cfg.train_overrides, *spec.overrides]
+    run = train_config(cfg, name, [f"experiment={spec.experiment}", *overrides], llm_run, out_dir)
     real_data = [resolve_path(OmegaConf.select(run, key)) for key in spec.real_data]
     missing = [str(path) for path in real_data if not path.exists()]
     if missing:
         print(f"[{name}] {spec.real_data_hint}\n[{name}] missing: {', '.join(missing)}: "
-              f"testing on held-out generated songs instead")
-        run = train_config(cfg, name, [*overrides, *spec.holdout], llm_run, out_dir)
+              f"testing on held-out generated songs instead (experiment={spec.holdout})")
+        run = train_config(cfg, name, [f"experiment={spec.holdout}", *overrides], llm_run, out_dir)
     start = time.perf_counter()
-    reused = finished_with(out_dir, "metrics.json", run)
+    reused = finished_with(out_dir / "config.yaml", out_dir / "metrics.json", run)
     metrics = json.loads((out_dir / "metrics.json").read_text()) if reused else train(run)
     if not metrics:  # a DDP worker: rank 0 tests and reports
         return {}

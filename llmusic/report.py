@@ -25,10 +25,11 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from llmusic.eval.paper_numbers import PAPER_NUMBERS, numbers_for
+from llmusic.eval.ranking import HITS_AT
 
 F1_KEYS = ("accuracy", "f1_micro", "f1_macro", "f1_weighted")
 CELL_FILE = "cell.json"  # what llmusic.pipeline writes for a finished cell
-HITS = ("hits@1", "hits@5", "hits@10", "hits@15", "hits@20", "hits@25")
+HITS = tuple(f"hits@{k}" for k in HITS_AT)
 
 
 @dataclass

@@ -93,6 +93,8 @@ class FakeOpenAI:
         self.batch_outcome = batch_outcome
         self.record = record  # False keeps no request log (long benchmarks)
         self.paid = 0  # completions billed: 200 chat replies and successful batch lines
+        self.in_flight = 0  # chat requests being answered now
+        self.max_in_flight = 0  # the most answered at once
         self.requests: list[dict] = []  # {path, method, headers (lower-case names), body}
         self.files: dict[str, dict] = {}  # id -> {filename, purpose, content: bytes, created_at}
         self.batches: dict[str, dict] = {}  # id -> the Batch object, plus private "_" keys
@@ -424,6 +426,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._not_found()
 
     def _chat(self, body: dict) -> None:
+        fake = self.fake
+        with fake._lock:
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            self._answer_chat(body)
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
+
+    def _answer_chat(self, body: dict) -> None:
         fake = self.fake
         fault = fake.next_fault(body)
         if fake.latency:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
 
 from llmusic.analysis import plots
@@ -30,17 +29,17 @@ from llmusic.analysis.stats import (
     song_features,
 )
 from llmusic.analyze import analyze
+from llmusic.config import REPO_ROOT
 from llmusic.midi.render import write_midi
 from llmusic.song import Song
+from tests.helpers import compose_entry, run_generate
 
-REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SONG_SECONDS = 8.0  # the paper span: 7680 ticks = 4 bars of 4/4 at 120 BPM
 
 
 def compose_analyze(overrides: list[str]):
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        return compose("analyze", overrides=overrides)
+    return compose_entry("analyze", *overrides)
 
 
 def make_song(root: int, velocity: int = 100) -> Song:
@@ -127,7 +126,7 @@ def test_notes_per_bar_counts_empty_bars():
 
 def test_song_features_match_construction():
     song = make_song(60)
-    feats = song_features(song, span_ticks=7680)
+    feats = song_features(song, time_span_ticks=7680)
     assert feats["chords"]["polyphony"].tolist() == [3, 3, 3, 3]
     assert feats["melody"]["polyphony"].tolist() == [1] * 16
     assert {r: feats[r]["density"].tolist() for r in feats} == {
@@ -385,18 +384,9 @@ def test_missing_manifest_is_a_clear_error(tmp_path):
 
 # ---- real runs from the generate entry point -----------------------------------------------------
 
-def run_generate(out_dir: Path, overrides: list[str]) -> dict:
-    from llmusic.generate import generate
-
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("generate", overrides=[f"out_dir={out_dir}", f"cache_dir={out_dir / 'cache'}",
-                                             "progress=false", *overrides])
-    return generate(cfg)
-
-
 def test_real_baseline_run(tmp_path):
-    summary = run_generate(tmp_path, ["llm=baseline", "n_per_combo=2", "taxonomy.genres=[Pop,Jazz,Metal]",
-                                      "taxonomy.styles=[Ballad,Swing,Bossa Nova]"])
+    summary = run_generate(tmp_path, "llm=baseline", "n_per_combo=2", "taxonomy.genres=[Pop,Jazz,Metal]",
+                           "taxonomy.styles=[Ballad,Swing,Bossa Nova]")
     result = analyze(compose_analyze([f"out_dir={tmp_path}", "progress=false", "audio.sample_rate=8000",
                                       "songs=[Metal|Bossa Nova|1,Pop|Ballad|0]"]))
     assert result["songs_in_manifest"] == summary["songs"] == 18
@@ -417,11 +407,11 @@ def test_real_baseline_run(tmp_path):
 def test_real_replay_run_with_failures(tmp_path):
     """The parser's recorded reply cases, generated through the replay backend: real failures and
     repairs, counted by the analysis exactly as the generate summary counts them."""
-    cases = sorted((REPO / "tests" / "replies").glob("*.txt"))
+    cases = sorted((REPO_ROOT / "tests" / "replies").glob("*.txt"))
     lines = [json.dumps({"genre": ["Pop", "Jazz"][i % 2], "style": ["Ballad", "Swing"][i % 3 % 2],
                          "mood": "calm", "response": p.read_text()}) for i, p in enumerate(cases)]
     (tmp_path / "replies.jsonl").write_text("\n".join(lines) + "\n")
-    summary = run_generate(tmp_path / "run", ["llm=replay", f"llm.path={tmp_path / 'replies.jsonl'}"])
+    summary = run_generate(tmp_path / "run", "llm=replay", f"llm.path={tmp_path / 'replies.jsonl'}")
     result = analyze(compose_analyze([f"out_dir={tmp_path / 'run'}", "progress=false", "audio.enabled=false"]))
     assert 0 < result["valid_rate"] < 1
     assert result["valid_rate"] == pytest.approx(summary["valid_rate"])

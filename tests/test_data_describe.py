@@ -6,23 +6,20 @@ import json
 import shutil
 
 import matplotlib.image
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from llmusic.data.describe import describe
-from tests.conftest import CONF
+from tests.helpers import compose_entry
 
 
 def run_describe(tmp_path, *overrides: str) -> dict:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("describe", overrides=[f"out_dir={tmp_path / 'out'}", f"dataset.cache_dir={tmp_path / 'cache'}",
-                                             *overrides])
-    return describe(cfg)
+    return describe(compose_entry("describe", f"out_dir={tmp_path / 'out'}", f"dataset.cache_dir={tmp_path / 'cache'}",
+                                  *overrides))
 
 
 def check_outputs(tmp_path, summary: dict) -> None:
     out = tmp_path / "out"
-    assert json.loads((out / "summary.json").read_text()) == summary
+    assert json.loads((out / "describe.json").read_text()) == summary
     assert OmegaConf.load(out / "config.yaml").dataset._target_.startswith("llmusic.data.")
     image = matplotlib.image.imread(out / "examples.png")
     assert image.shape[0] > 100 and image.shape[1] > 100
@@ -42,12 +39,10 @@ def test_describe_a_genre_tree(shared_data, tmp_path, capsys):
     check_outputs(tmp_path, summary)
 
 
-def test_describe_melody_pairs(shared_data, tmp_path):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("describe", overrides=["dataset=melody_pop909", f"out_dir={tmp_path / 'out'}",
-                                             f"dataset.pairs.source.root={shared_data / 'pop909'}",
-                                             f"dataset.pairs.cache_dir={tmp_path / 'cache'}"])
-    summary = describe(cfg)
+def test_describe_melody_pairs(shared_data, tmp_path, compose):
+    summary = describe(compose("describe", "dataset=melody_pop909", f"out_dir={tmp_path / 'out'}",
+                               f"dataset.pairs.source.root={shared_data / 'pop909'}",
+                               f"dataset.pairs.cache_dir={tmp_path / 'cache'}"))
     assert summary["songs"] == 91 and summary["queries"] == summary["pairs"] > 500
     assert round(summary["chance_map"], 3) == 0.090
     check_outputs(tmp_path, summary)

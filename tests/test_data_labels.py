@@ -8,17 +8,17 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from llmusic.config import CONF_DIR
 from llmusic.data.label_map import LabelMap
 from llmusic.data.labels import CLASS_ORDERS, MASD_STYLES, TOPMAGD_GENRES, load_label_map
-from tests.conftest import CONF
 
 
 def label_map(name: str) -> LabelMap:
-    return instantiate(OmegaConf.load(CONF / "label_map" / f"{name}.yaml"))
+    return instantiate(OmegaConf.load(CONF_DIR / "label_map" / f"{name}.yaml"))
 
 
 def test_class_orders_match_the_evaluation_taxonomy_config():
-    taxonomy = OmegaConf.load(CONF / "taxonomy" / "topmagd_masd.yaml")
+    taxonomy = OmegaConf.load(CONF_DIR / "taxonomy" / "topmagd_masd.yaml")
     assert list(taxonomy.genres) == list(TOPMAGD_GENRES)
     assert list(taxonomy.styles) == list(MASD_STYLES)
     assert len(TOPMAGD_GENRES) == 13 and len(MASD_STYLES) == 25
@@ -52,7 +52,7 @@ def test_csv_and_json_label_files_agree_on_the_subset(shared_data):
                                                ("paper_to_masd", "styles", "masd"),
                                                ("paper_to_genre_corpus", "genres", "genre_corpus")])
 def test_paper_maps_cover_the_prompt_taxonomy(name, key, target):
-    paper = OmegaConf.load(CONF / "taxonomy" / "paper.yaml")
+    paper = OmegaConf.load(CONF_DIR / "taxonomy" / "paper.yaml")
     lm = label_map(name)
     assert lm.target == target and not lm.is_identity
     assert set(lm.mapping) == set(paper[key]), "every prompt label must be mapped or listed as null"

@@ -11,11 +11,12 @@ import pytest
 from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
 
-from llmusic.data.melody import HOLD, PAD, REST, encode_phrase
+from llmusic.config import CONF_DIR, compose_config
 from llmusic.midi import load_score, midi_windows, song_pianoroll
+from llmusic.midi.phrase import HOLD, PAD, REST, encode_phrase
 from llmusic.midi.render import write_midi
 from llmusic.song import Song
-from tests.conftest import CONF, build_dataset
+from tests.helpers import build_dataset
 
 GENRES = ["Pop", "Rock", "Classical", "Hip-Hop", "Jazz"]
 STATUSES = ["ok", "ok", "repaired", "failed"]  # per index within a genre
@@ -46,7 +47,8 @@ def fake_run(tmp_path_factory) -> Path:
             records.append({"genre": genre, "style": "Ballad", "mood": "happy", "index": index, "status": status,
                             "reason": "no JSON" if status == "failed" else None, "midi": midi})
     (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    OmegaConf.save({"taxonomy": OmegaConf.load(CONF / "taxonomy" / "paper.yaml")}, out / "config.yaml")
+    OmegaConf.save({"taxonomy": OmegaConf.load(CONF_DIR / "taxonomy" / "paper.yaml"),
+                    "constraints": OmegaConf.load(CONF_DIR / "constraints" / "paper.yaml")}, out / "config.yaml")
     return out
 
 
@@ -58,7 +60,7 @@ def build(name: str, run: Path, *overrides: str):
 
 def test_run_becomes_labelled_windows(fake_run):
     data = build("llm_midi", fake_run)
-    paper = OmegaConf.load(CONF / "taxonomy" / "paper.yaml")
+    paper = OmegaConf.load(CONF_DIR / "taxonomy" / "paper.yaml")
     assert data.classes == list(paper.genres)  # the run's own taxonomy, in its order
     assert data.skipped == {"status_failed": len(GENRES)}
     assert len(data.song_names) == len(data) == 3 * len(GENRES)  # one window per piece
@@ -68,7 +70,7 @@ def test_run_becomes_labelled_windows(fake_run):
         x, y, song = data[i]
         name = data.song_names[song]
         assert name.startswith(f"midi/{data.classes[y]}__")
-        rolls, _ = midi_windows(load_score(fake_run / name), 16)
+        rolls, _ = midi_windows(load_score(fake_run / name), 7680, 480)
         np.testing.assert_array_equal(x.numpy(), rolls[0])
 
 
@@ -139,3 +141,30 @@ def test_rolls_of_a_song_match_song_pianoroll(fake_run):
     data = build("llm_midi", fake_run)
     song = read_midi(fake_run / data.song_names[0])
     np.testing.assert_array_equal(data[0][0].numpy(), song_pianoroll(song, 7680))
+
+
+def test_a_config_that_frames_the_run_otherwise_is_refused_at_start(fake_run):
+    """The run was generated under `paper` (7680 ticks); windows of `relaxed` (30720) would not be its songs."""
+    with pytest.raises(InstantiationException, match="set constraints=paper"):
+        build("llm_midi", fake_run, "constraints=relaxed")
+
+
+@pytest.fixture(scope="module")
+def long_run(fake_run, tmp_path_factory) -> Path:
+    """The fake run's songs, saved as if generated under paper_consistent (8 bars: 15360 ticks)."""
+    out = tmp_path_factory.mktemp("long_run")
+    shutil.copytree(fake_run / "midi", out / "midi")
+    shutil.copy(fake_run / "manifest.jsonl", out)
+    config = OmegaConf.load(fake_run / "config.yaml")
+    config.constraints = compose_config("constraints/paper_consistent").constraints
+    OmegaConf.save(config, out / "config.yaml")
+    return out
+
+
+def test_the_runs_constraint_set_frames_its_windows_and_phrases(long_run):
+    rolls = build("llm_midi", long_run, "constraints=paper_consistent")
+    assert (rolls.time_span_ticks, rolls.ticks_per_quarter) == (15360, 480)  # the run's, not a default
+    pairs = build("melody_llm_midi", long_run, "dataset.split=all")
+    assert (pairs.source.context_bars, pairs.source.target_bars) == (4, 4)  # half of 8 bars each
+    with pytest.raises(InstantiationException, match="exceed the 8 bars"):
+        build("melody_llm_midi", long_run, "dataset.source.context_bars=6", "dataset.source.target_bars=4")

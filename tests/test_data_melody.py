@@ -11,11 +11,12 @@ import pytest
 import symusic
 import torch
 
-from llmusic.data.melody import (HITS_AT, HOLD, PAD, REST, VOCAB_SIZE, CompletionQueries, MelodyPairs,
-                                 Pop909Phrases, build_queries, chance_hits, chance_map, decode_phrase, encode_phrase,
-                                 parse_phrase_labels)
+from llmusic.data.melody import CompletionQueries, MelodyPairs, build_queries
+from llmusic.data.phrases import Pop909Phrases, parse_phrase_labels
+from llmusic.eval.ranking import HITS_AT, chance_hits, chance_map
 from llmusic.midi import load_score, midi_windows
-from tests.conftest import build_dataset
+from llmusic.midi.phrase import HOLD, PAD, REST, VOCAB_SIZE, decode_phrase, encode_phrase
+from tests.helpers import build_dataset
 
 
 
@@ -258,5 +259,5 @@ def test_lmd_phrases_are_spans_of_the_melody_track(shared_data, cache_dir, bars)
     assert ((data.phrases < HOLD).any(1)).all()
     # Phrases never outnumber the file's windows of that span.
     for song, name in enumerate(data.song_names):
-        _, starts = midi_windows(load_score(shared_data / "lmd_subset" / "midi" / f"{name}.mid"), 4 * bars)
+        _, starts = midi_windows(load_score(shared_data / "lmd_subset" / "midi" / f"{name}.mid"), 4 * bars * 480, 480)
         assert (data.phrase_song == song).sum() <= len(starts)

@@ -13,7 +13,7 @@ import torch
 
 from llmusic.data.labels import CLASS_ORDERS
 from llmusic.midi import MidiSkip, load_score, midi_windows
-from tests.conftest import build_dataset
+from tests.helpers import build_dataset
 
 ROLL_SKIPS = {"unreadable", "no_notes", "no_4_4_grid"}
 
@@ -60,7 +60,7 @@ def test_topmagd_single_label_counts_match_labels_csv(topmagd, subset_labels):
     counted = Counter()
     for md5 in sorted(dropped):
         with pytest.raises(MidiSkip) as err:
-            midi_windows(load_score(topmagd.root / f"{md5}.mid"), 16)
+            midi_windows(load_score(topmagd.root / f"{md5}.mid"), 7680, 480)
         counted[err.value.reason] += 1
     assert counted == {r: n for r, n in skipped.items() if r in ROLL_SKIPS}
 
@@ -85,7 +85,7 @@ def test_windows_are_the_files_own_windows(topmagd):
     assert set(torch.unique(x).tolist()) <= {0.0, 1.0}
     assert topmagd.song_ids.dtype == np.int64 and len(topmagd.song_ids) == len(topmagd)
     for song in (0, len(topmagd.song_names) // 2, len(topmagd.song_names) - 1):
-        rolls, starts = midi_windows(load_score(topmagd.song_paths[song]), 16)
+        rolls, starts = midi_windows(load_score(topmagd.song_paths[song]), 7680, 480)
         mine = np.flatnonzero(topmagd.song_ids == song)
         np.testing.assert_array_equal(topmagd.starts[mine], starts)
         got = np.stack([topmagd[int(i)][0].numpy() for i in mine])

@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
+from llmusic.config import REPO_ROOT
 from llmusic.engine.cache import ReplyCache, cache_key
 from llmusic.engine.cost import PriceTable
-from llmusic.engine.limits import Backoff, TokenBucket, retry_after_s
 from llmusic.generate import generate
 from llmusic.llm.base import Completion, SongRequest
-from tests.conftest import CONF, REPO
+from llmusic.llm.limits import Backoff, TokenBucket, retry_after_s
 from tests.fake_openai import FakeOpenAI
+from tests.helpers import compose_entry
 
 KEY = "sk-test-" + os.urandom(12).hex()  # a fresh secret per session, to look for in every file
 GRID = ["n_per_combo=2", "taxonomy.genres=[Pop,Jazz]", "taxonomy.styles=[Swing,Drone]"]  # 8 songs
@@ -43,8 +43,7 @@ def overrides(base_url: str, out: Path, *extra: str) -> list[str]:
 
 
 def run(server: FakeOpenAI, out: Path, *extra: str) -> dict:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return generate(compose(config_name="generate", overrides=overrides(server.base_url, out, *extra)))
+    return generate(compose_entry("generate", *overrides(server.base_url, out, *extra)))
 
 
 def manifest(out: Path) -> list[dict]:
@@ -137,9 +136,8 @@ def test_rerun_pays_nothing_and_cache_only_reparses_offline(tmp_path):
     assert all(a["cached"] for r in manifest(tmp_path) for a in r["attempts"])
     assert again["cost_usd"] == pytest.approx(first["cost_usd"]) and again["cost_usd_this_run"] == 0
     # The server is gone: a cache-only run with a new policy and one more song per pair.
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        summary = generate(compose(config_name="generate", overrides=[
-            *overrides(gone, tmp_path), "cache_only=true", "parse.policy=strict", "n_per_combo=3"]))
+    summary = generate(compose_entry("generate", *overrides(gone, tmp_path), "cache_only=true", "parse.policy=strict",
+                                     "n_per_combo=3"))
     records = manifest(tmp_path)
     assert summary["requests"] == 0 and len(records) == 12
     missing = [r for r in records if r["index"] == 2]
@@ -159,7 +157,7 @@ def test_kill_minus_9_then_rerun_pays_each_song_once(tmp_path):
                *overrides(server.base_url, tmp_path, f"n_per_combo={n_per_combo}", f"llm.concurrency={concurrency}",
                           "llm.timeout=5")]
         env = {**os.environ, "OPENAI_API_KEY": KEY}
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while server.paid < songs // 3 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.005)
@@ -167,7 +165,7 @@ def test_kill_minus_9_then_rerun_pays_each_song_once(tmp_path):
         proc.wait()
         paid_at_kill = server.paid
         assert 0 < paid_at_kill < songs, f"the kill must land mid-run, not after {paid_at_kill} replies"
-        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         paid = server.paid
     records = manifest(tmp_path)
@@ -249,13 +247,26 @@ def test_backoff_grows_with_jitter_and_honours_the_server():
     assert 100 <= backoff.delay(0, retry_after=100) <= 110  # the server's wait beats our cap
 
 
+class FakeClock:
+    """Time that passes only when the code under test sleeps: rates are exact on any machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds + 1e-6  # a real sleep overshoots a little, so the awaited level is always reached
+
+
 def test_token_bucket_holds_the_rate():
     async def take(n: int, amount: float) -> float:
-        bucket = TokenBucket(rate_per_min=6000, burst_s=0.1)  # 100 per second, bursts of 10
-        start = time.perf_counter()
+        clock = FakeClock()
+        bucket = TokenBucket(rate_per_min=6000, burst_s=0.1, clock=clock, sleep=clock.sleep)  # 100 per s, bursts of 10
         for _ in range(n):
             await bucket.acquire(amount)
-        return time.perf_counter() - start
+        return clock.now
 
     assert asyncio.run(take(10, 1)) < 0.05  # the burst goes at once
     assert 0.18 <= asyncio.run(take(30, 1)) < 0.5  # 20 more at 100/s

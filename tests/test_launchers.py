@@ -9,19 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 import llmusic.pipeline as pl
+from llmusic.config import REPO_ROOT
 from llmusic.report import load_cells
-from tests.conftest import CONF, REPO
-from tests.test_pipeline import run_multirun
-
-
-def compose_with_hydra(config: str, overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name=config, overrides=overrides, return_hydra_config=True)
+from tests.helpers import run_multirun
 
 
 @pytest.mark.parametrize("launcher,target", [
@@ -29,8 +23,8 @@ def compose_with_hydra(config: str, overrides: list[str]):
     ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"),
     ("slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"),
 ])
-def test_launcher_configs_compose(launcher, target):
-    cfg = compose_with_hydra("pipeline", [f"launcher={launcher}"])
+def test_launcher_configs_compose(launcher, target, compose):
+    cfg = compose("pipeline", f"launcher={launcher}", hydra=True)
     assert cfg.hydra.launcher._target_ == target
     get_class(target)  # the optional extra (.[joblib], .[slurm]) is installed
     if launcher == "slurm":
@@ -40,8 +34,8 @@ def test_launcher_configs_compose(launcher, target):
         assert cfg.hydra.launcher.n_jobs == 2 and cfg.hydra.launcher.backend == "loky"
 
 
-def test_optuna_config_searches_the_genre_cnn_on_validation_loss():
-    cfg = compose_with_hydra("pipeline", ["hpo=cnn_optuna"])
+def test_optuna_config_searches_the_genre_cnn_on_validation_loss(compose):
+    cfg = compose("pipeline", "hpo=cnn_optuna", hydra=True)
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     get_class(sweeper._target_)
@@ -51,17 +45,17 @@ def test_optuna_config_searches_the_genre_cnn_on_validation_loss():
     assert cfg.students.style is None and cfg.students.melody is None
     # The searched values reach the genre student's train config.
     run = pl.train_config(cfg, "genre", [f"experiment={cfg.students.genre.experiment}", *cfg.students.genre.overrides],
-                          REPO / "runs" / "none", REPO / "runs" / "none")
+                          REPO_ROOT / "runs" / "none", REPO_ROOT / "runs" / "none")
     assert run.model.optimizer.lr == cfg.cnn.lr
     assert list(run.model.net.channels) == [cfg.cnn.conv1, cfg.cnn.conv2]
     assert run.model.net.dropout == cfg.cnn.dropout
 
 
-def test_ddp_trainer_composes_for_every_student():
-    cfg = compose_with_hydra("pipeline", ["train_overrides=['trainer=ddp']"])
+def test_ddp_trainer_composes_for_every_student(compose):
+    cfg = compose("pipeline", "train_overrides=['trainer=ddp']", hydra=True)
     for name, spec in cfg.students.items():
         run = pl.train_config(cfg, name, [f"experiment={spec.experiment}", *cfg.train_overrides],
-                              REPO / "runs" / "none", REPO / "runs" / "none")
+                              REPO_ROOT / "runs" / "none", REPO_ROOT / "runs" / "none")
         trainer = OmegaConf.to_container(run.trainer, resolve=True)
         assert trainer["_target_"] == "lightning.pytorch.Trainer"
         assert (trainer["strategy"], trainer["devices"], trainer["accelerator"]) == ("ddp", 2, "gpu")

@@ -4,7 +4,7 @@ the held-out part by a clear margin. Small budgets (a few windows per song, smal
 from __future__ import annotations
 
 from llmusic.train import train
-from tests.test_train import compose_train
+from tests.helpers import compose_train
 
 QUIET = ["~logger", "~callbacks.rich_progress_bar"]
 

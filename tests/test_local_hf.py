@@ -7,14 +7,14 @@ import itertools
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
+from llmusic.config import compose_config
 from llmusic.llm.base import Completion, SongRequest
 from llmusic.llm.local_hf import TransformersBackend
-from tests.conftest import CONF
+from tests.helpers import constraint_set
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -64,9 +64,8 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def requests() -> list[SongRequest]:
     """The paper's real prompt, a few songs, two attempts of the first song."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        template = instantiate(compose(config_name="prompt/paper").prompt)
-        constraints = instantiate(compose(config_name="constraints/paper").constraints)
+    template = instantiate(compose_config("prompt/paper").prompt)
+    constraints = constraint_set("paper")
     songs = [("Jazz", "Swing", 0, 0), ("Jazz", "Swing", 0, 1), ("Rock", "Grunge", 0, 0), ("Pop", "Ballad", 3, 0),
              ("Blues", "Bluesy", 1, 0)]
     return [
@@ -78,9 +77,7 @@ def requests() -> list[SongRequest]:
 
 
 def backend_from_config(model_path, *overrides: str) -> TransformersBackend:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="llm/transformers",
-                      overrides=[f"llm.model_path={model_path}", "llm.device=cpu", *overrides])
+    cfg = compose_config("llm/transformers", [f"llm.model_path={model_path}", "llm.device=cpu", *overrides])
     return instantiate(cfg.llm)
 
 

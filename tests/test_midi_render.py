@@ -7,23 +7,14 @@ from dataclasses import replace
 import mido
 import pretty_midi
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
-from conftest import CONF
-from llmusic.constraints import ConstraintSet
 from llmusic.midi import read_midi, song_to_score, write_midi
 from llmusic.midi.synthetic import random_song
 from llmusic.song import TRACKS, Song
+from tests.helpers import constraint_set
 
-
-def load_constraints(name: str) -> ConstraintSet:
-    with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        return instantiate(compose(overrides=[f"+constraints={name}"]).constraints)
-
-
-PAPER = load_constraints("paper")
-RELAXED = load_constraints("relaxed")
+PAPER = constraint_set("paper")
+RELAXED = constraint_set("relaxed")
 
 
 def dense_chords() -> Song:

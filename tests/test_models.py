@@ -12,9 +12,9 @@ import torch
 from torch.utils.data import Dataset
 from torchmetrics.retrieval import RetrievalHitRate, RetrievalMAP
 
-from llmusic.data.melody import HOLD, PAD, REST, VOCAB_SIZE, chance_map
 from llmusic.eval.classification import classification_report, confusion_matrix, plot_confusion, song_level
-from llmusic.eval.ranking import ranking_report, true_ranks
+from llmusic.eval.ranking import chance_map, ranking_report, true_ranks
+from llmusic.midi.phrase import HOLD, PAD, REST, VOCAB_SIZE, encode_phrase
 from llmusic.models.cnn import CNN, CNNConfig
 from llmusic.models.datamodule import TrainTestData, split_by_song
 from llmusic.models.lit_classifier import LitClassifier
@@ -58,10 +58,16 @@ def _phrases(n: int, seed: int = 0) -> torch.Tensor:
     return torch.randint(0, VOCAB_SIZE - 1, (n, 128), generator=gen)  # no PAD
 
 
-def test_transformer_vocab_follows_the_data_contract():
-    config = MelodyTransformerConfig()
-    assert (config.vocab_size, config.pad_id) == (VOCAB_SIZE, PAD)
-    assert {HOLD, REST, PAD} == {128, 129, 130}
+def test_transformer_ignores_exactly_the_pad_tail_the_phrase_encoder_writes():
+    """A phrase of notes, holds and rests that ends early: its PAD tail must not change what the
+    model makes of it (the model masks the data's PAD, and embeds every other token it meets)."""
+    torch.manual_seed(0)
+    net = MelodyTransformer(MelodyTransformerConfig(**TINY_TRANSFORMER)).eval()
+    notes = encode_phrase(np.arange(0, 64, 4), np.full(16, 3), np.arange(60, 76), length=64, n_tokens=128)
+    assert {HOLD, REST} <= set(notes[:64].tolist()) and (notes[64:] == PAD).all()
+    phrase = torch.from_numpy(notes)[None]  # (1, 128)
+    with torch.no_grad():
+        assert torch.allclose(net.represent(phrase), net.represent(phrase[:, :64]), atol=1e-6)
 
 
 def test_transformer_decoder_is_causal():

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
-from hydra import compose, initialize_config_dir
 from nbclient import NotebookClient
 
-from llmusic.generate import generate
+from llmusic.config import REPO_ROOT
+from tests.helpers import run_generate
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "notebooks" / "explore_generated_dataset.ipynb"
+NOTEBOOK = REPO_ROOT / "notebooks" / "explore_generated_dataset.ipynb"
 
 
 def outputs_of(cell) -> str:
@@ -20,12 +17,9 @@ def outputs_of(cell) -> str:
 
 def test_notebook_runs_on_a_tiny_run(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("generate", overrides=[
-            "llm=baseline", f"out_dir={run}", f"cache_dir={tmp_path / 'cache'}", "n_per_combo=2",
-            "taxonomy.genres=[Pop,Jazz]", "taxonomy.styles=[Ballad,Swing]", "progress=false"])
-    generate(cfg)
+    run_generate(run, "llm=baseline", "n_per_combo=2", "taxonomy.genres=[Pop,Jazz]", "taxonomy.styles=[Ballad,Swing]")
     monkeypatch.setenv("LLMUSIC_RUN_DIR", str(run))  # the kernel inherits the environment
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # and imports this checkout's llmusic, as pytest does
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, kernel_name="python3", timeout=120,

@@ -12,21 +12,20 @@ import sys
 import time
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from llmusic.config import REPO_ROOT, compose_config
 from llmusic.generate import generate
 from llmusic.llm.base import Completion, SongRequest
 from llmusic.llm.openai_batch import BatchRequestError, OpenAIBatchBackend, custom_id
-from tests.conftest import CONF, REPO
 from tests.fake_openai import FakeOpenAI, body_seed, song_reply
+from tests.helpers import compose_entry
 
 SECRET = "sk-test-SECRET-do-not-write-me"
 
 
 def compose_group(group: str, name: str, overrides=()):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name=f"{group}/{name}", overrides=list(overrides))
+    return compose_config(f"{group}/{name}", overrides)
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +236,7 @@ def test_generate_killed_while_a_batch_runs_resumes_that_batch(tmp_path, monkeyp
     monkeypatch.setenv("TEST_OPENAI_KEY", SECRET)
     with FakeOpenAI(batch_polls=10**6) as server:
         cmd = [sys.executable, "-m", "llmusic.generate", *generate_overrides(server, tmp_path)]
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "TEST_OPENAI_KEY": SECRET},
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, "TEST_OPENAI_KEY": SECRET},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while not any(b["_retrieves"] for b in server.batches.values()) and time.monotonic() < deadline:
@@ -247,8 +246,7 @@ def test_generate_killed_while_a_batch_runs_resumes_that_batch(tmp_path, monkeyp
         proc.wait()
         (batch,) = server.batches.values()
         server.batch_polls = batch["_retrieves"] + 1  # the service finishes it while nobody watches
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            generate(compose(config_name="generate", overrides=generate_overrides(server, tmp_path)))
+        generate(compose_entry("generate", *generate_overrides(server, tmp_path)))
         assert len(server.calls("POST", "/v1/files")) == 1 and len(server.calls("POST", "/v1/batches")) == 1
         assert server.paid == 8
     records = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]

@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 import random
 import string
-from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
 import llmusic.parse
+from llmusic.config import REPO_ROOT
 from llmusic.parse import FAILURE_KEYS, INFO_KEYS, REPAIR_KEYS, ParseResult, parse_reply
 from llmusic.song import DURATION, PITCH, START, VELOCITY, Song
+from tests.helpers import constraint_set
 
-REPO = Path(__file__).resolve().parents[1]
-REPLIES = REPO / "tests" / "replies"
+REPLIES = REPO_ROOT / "tests" / "replies"
 SETS = ("paper", "paper_consistent", "relaxed")
 # One song (52 events: 16 melody, 12 chords, 8 bass, 16 rhythm) written the ways models write it.
 SAME_SONG = (
@@ -39,8 +37,7 @@ SAME_SONG = (
 
 @pytest.fixture(scope="module")
 def sets() -> dict:
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
-        return {name: instantiate(compose(overrides=[f"+constraints={name}"]).constraints) for name in SETS}
+    return {name: constraint_set(name) for name in SETS}
 
 
 def reply(name: str) -> str:

@@ -13,26 +13,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import llmusic.pipeline as pl
-from llmusic.data.melody import chance_hits, chance_map
+from llmusic.config import REPO_ROOT
 from llmusic.eval.paper_numbers import numbers_for
-from tests.conftest import CONF, REPO
-
-# Four prompt genres (mapping to three TOP-MAGD classes) and three styles (two map to MASD):
-# 4 x 3 x 2 = 24 songs. The students see one epoch of two batches and two test batches.
-TRAIN_TINY = ["trainer.max_epochs=1", "++trainer.limit_train_batches=2", "++trainer.limit_val_batches=1",
-              "++trainer.limit_test_batches=2", "~callbacks.rich_progress_bar",
-              "++trainer.enable_progress_bar=false", "++trainer.enable_model_summary=false"]
-TINY = ["taxonomy.genres=[Pop,Jazz,Country,Rock]", "taxonomy.styles=[Swing,Funky,Ballad]", "n_per_combo=2",
-        "progress=false", "threads=1", "train_overrides=[" + ",".join(f"'{o}'" for o in TRAIN_TINY) + "]"]
+from llmusic.eval.ranking import chance_hits, chance_map
+from tests.helpers import PIPELINE_TINY, compose_entry, run_multirun
 
 
 def compose_pipeline(overrides: list[str]):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="pipeline", overrides=[*TINY, *overrides])
+    """The tiny pipeline (tests.helpers.PIPELINE_TINY: 24 songs, students of a few batches)."""
+    return compose_entry("pipeline", *PIPELINE_TINY, *overrides)
 
 
 @pytest.fixture(scope="module")
@@ -164,24 +156,12 @@ def test_cell_folder_names_are_short_distinct_and_flat(overrides):
     ("backend_comparison", "llm", "baseline,openai,transformers"),
     ("openai_models", "llm.model", "gpt-4o,gpt-4o-mini"),
 ])
-def test_saved_sweeps_compose(sweep, key, values):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="pipeline", overrides=[f"sweep={sweep}"], return_hydra_config=True)
+def test_saved_sweeps_compose(sweep, key, values, compose):
+    cfg = compose("pipeline", f"sweep={sweep}", hydra=True)
     assert cfg.hydra.sweeper.params[key] == values
     assert cfg.sweep_name == sweep
     for value in values.split(","):  # every swept option is a real config
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            compose(config_name="pipeline", overrides=[f"sweep={sweep}", f"{key}={value}"])
-
-
-def run_multirun(workdir: Path, sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    """`python -m llmusic.pipeline -m` in `workdir`, tiny, training the genre student only."""
-    command = [sys.executable, "-m", "llmusic.pipeline", "-m", *TINY, f"hydra.sweep.dir={sweep_dir}",
-               "students.style=null", "students.melody=null", *overrides]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(command, check=False, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+        compose("pipeline", f"sweep={sweep}", f"{key}={value}")
 
 
 def test_multirun_gives_a_table_row_per_cell_and_resumes(workdir, shared_data):
@@ -203,7 +183,7 @@ def test_multirun_gives_a_table_row_per_cell_and_resumes(workdir, shared_data):
     assert (sweep_dir / "sweep_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     out = workdir / "report.md"  # the same table through the report CLI, above the student runs' tables
-    subprocess.run([sys.executable, "-m", "llmusic.report", str(sweep_dir), "--out", str(out)], cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-m", "llmusic.report", str(sweep_dir), "--out", str(out)], cwd=REPO_ROOT, check=True)
     report = out.read_text()
     assert "## Pipeline cells" in report and (sweep_dir / "sweep_report.md").read_text() in report
     assert "## Genre / style classification" in report

@@ -8,16 +8,14 @@ import json
 import re
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from llmusic.generate import generate
-from tests.conftest import CONF
+from tests.helpers import compose_entry
 
 
 def composed(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("generate", overrides=list(overrides))
+    return compose_entry("generate", *overrides)
 
 
 @pytest.fixture(scope="module")

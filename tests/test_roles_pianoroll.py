@@ -7,16 +7,13 @@ import collections
 import numpy as np
 import pytest
 import symusic
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
-from conftest import CONF
 from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, song_pianoroll, write_midi
 from llmusic.midi.synthetic import random_song
 from llmusic.song import TRACKS, Song
+from tests.helpers import constraint_set
 
-with initialize_config_dir(config_dir=str(CONF), version_base=None):
-    PAPER = instantiate(compose(overrides=["+constraints=paper"]).constraints)
+PAPER = constraint_set("paper")
 
 
 def reference_roll(song: Song, span: int, steps: int) -> np.ndarray:
@@ -137,7 +134,7 @@ def test_own_files_map_back_to_their_roles(tmp_path):
 def test_window_of_a_rendered_song_is_its_roll(tmp_path):
     song = random_song(11, PAPER)
     write_midi(song, tmp_path / "song.mid")
-    windows, starts = midi_windows(load_score(tmp_path / "song.mid"), span_quarters=16)
+    windows, starts = midi_windows(load_score(tmp_path / "song.mid"), PAPER.time_span_ticks, PAPER.ticks_per_quarter)
     assert starts[0] == 0
     assert np.array_equal(windows[0], song_pianoroll(song, PAPER.time_span_ticks))
 
@@ -155,16 +152,16 @@ def test_windows_start_on_4_4_bar_lines_after_a_pickup_and_skip_other_meters():
     notes = [(960 * i, 480, 60 + i % 12) for i in range(40)]
     meters = [(0, 2, 4), (960, 4, 4), (960 + 8 * bar, 3, 4)]
     score = with_meters(make_score([("Piano", 0, False, notes)]), meters)
-    windows, starts = midi_windows(score, span_quarters=16, steps=64)
+    windows, starts = midi_windows(score, 7680, 480, steps=64)
     assert starts.tolist() == [960, 960 + 4 * bar]
     assert windows.shape == (2, 4, 128, 64)
-    _, overlapping = midi_windows(score, span_quarters=16, hop_quarters=4)
+    _, overlapping = midi_windows(score, 7680, 480, hop_quarters=4)
     assert overlapping.tolist() == [960 + k * bar for k in range(5)]
 
 
 def test_a_file_without_time_signature_is_4_4_and_its_last_window_may_be_padded():
     score = make_score([("Piano", 0, False, line(60, n=20))])  # 20 quarters: one full window + 4 quarters
-    windows, starts = midi_windows(score, span_quarters=16, steps=128)
+    windows, starts = midi_windows(score, 7680, 480, steps=128)
     assert starts.tolist() == [0, 7680]
     assert windows[1, 0, :, :32].any() and not windows[1, :, :, 32:].any()
 
@@ -177,14 +174,14 @@ def test_a_file_without_time_signature_is_4_4_and_its_last_window_may_be_padded(
 ])
 def test_windows_skip_reasons(tracks, meters, reason):
     with pytest.raises(MidiSkip) as err:
-        midi_windows(with_meters(make_score(tracks), meters), span_quarters=16)
+        midi_windows(with_meters(make_score(tracks), meters), 7680, 480)
     assert err.value.reason == reason
 
 
 @pytest.mark.parametrize("hop", [0, 2, 6])
 def test_hop_must_be_whole_bars(hop):
     with pytest.raises(ValueError, match="whole 4/4 bars"):
-        midi_windows(make_score([("Piano", 0, False, line(60))]), span_quarters=16, hop_quarters=hop)
+        midi_windows(make_score([("Piano", 0, False, line(60))]), 7680, 480, hop_quarters=hop)
 
 
 def test_unreadable_file_is_skipped_with_the_library_message(tmp_path):
@@ -224,9 +221,9 @@ def test_real_files_roles_are_sane(lmd_scores):
     assert with_melody >= 0.9 * len(lmd_scores)
 
 
-def check_windows(score: symusic.Score, span_quarters: int, steps: int) -> tuple[int, str | None]:
+def check_windows(score: symusic.Score, time_span_ticks: int, steps: int) -> tuple[int, str | None]:
     try:
-        windows, starts = midi_windows(score, span_quarters, steps)
+        windows, starts = midi_windows(score, time_span_ticks, 480, steps)
     except MidiSkip as err:
         return 0, err.reason
     assert windows.shape == (len(starts), 4, 128, steps) and windows.dtype == np.float32
@@ -249,7 +246,7 @@ def check_windows(score: symusic.Score, span_quarters: int, steps: int) -> tuple
 def test_real_files_windows_default_grid(lmd_scores):
     counts, skipped = 0, collections.Counter()
     for score in lmd_scores.values():
-        n, reason = check_windows(score, span_quarters=16, steps=128)
+        n, reason = check_windows(score, time_span_ticks=7680, steps=128)
         counts += n
         if reason:
             skipped[reason] += 1
@@ -258,9 +255,9 @@ def test_real_files_windows_default_grid(lmd_scores):
     assert counts > 10 * len(lmd_scores)  # about 24 windows of 4 bars per song
 
 
-@pytest.mark.parametrize("span_quarters", [16, 32])
+@pytest.mark.parametrize("time_span_ticks", [7680, 15360])
 @pytest.mark.parametrize("steps", [64, 128])
-def test_real_files_windows_grid(lmd_scores, span_quarters, steps):
+def test_real_files_windows_grid(lmd_scores, time_span_ticks, steps):
     scores = list(lmd_scores.values())[::10]  # every 10th file keeps the grid quick
-    windowed = [check_windows(score, span_quarters, steps)[0] for score in scores]
+    windowed = [check_windows(score, time_span_ticks, steps)[0] for score in scores]
     assert sum(n > 0 for n in windowed) >= 0.8 * len(scores)

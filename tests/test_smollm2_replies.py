@@ -14,33 +14,26 @@ from collections import Counter
 
 import jsonschema
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from llmusic.config import REPO_ROOT, compose_config
 from llmusic.generate import generate
 from llmusic.llm.replay import recording
 from llmusic.parse import parse_reply
 from llmusic.parse.reasons import FAILURE_KEYS
-from tests.conftest import CONF, REPO
+from llmusic.run_dir import GenerateRun
 
-DATA = REPO / "tests" / "data" / "smollm2"
+DATA = REPO_ROOT / "tests" / "data" / "smollm2"
 VALID = ("ok", "repaired")
 
 
 def compose_replay(path, out_dir):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="generate", overrides=["llm=replay", f"llm.path={path}", f"out_dir={out_dir}",
-                                                          "progress=false"])
-
-
-def read_jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return compose_config("generate", ["llm=replay", f"llm.path={path}", f"out_dir={out_dir}", "progress=false"])
 
 
 @pytest.fixture(scope="module")
 def constraints():
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return instantiate(compose(config_name="generate").constraints)
+    return instantiate(compose_config("generate").constraints)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +47,7 @@ def replays(tmp_path_factory):
             lines = [json.loads(line) for line in gzip.decompress(path.read_bytes()).decode().splitlines()]
             out = tmp_path_factory.mktemp(decoding)
             summary = generate(compose_replay(path, out))
-            done[decoding] = lines, read_jsonl(out / "manifest.jsonl"), summary, out
+            done[decoding] = lines, list(GenerateRun(out).records()), summary, out
         return done[decoding]
 
     return replay

@@ -11,33 +11,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from llmusic.generate import generate
+from llmusic.config import CONF_DIR, REPO_ROOT
+from llmusic.data.labels import CLASS_ORDERS
 from llmusic.report import collect_runs, render_report
 from llmusic.train import train
+from tests.helpers import compose_train, run_generate
 
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
-EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
-LLM_EXPERIMENTS = {"genre_llm_to_topmagd", "style_llm_to_masd", "melody_completion_llm"}
-
-
-def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
-    """conf/train.yaml as `python -m llmusic.train <overrides>` would see it (one torch thread: the
-    test machines are shared, see `threads` in conf/train.yaml)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose("train", overrides=["threads=1", *overrides, f"paths.output_dir={output_dir}"],
-                      return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the run's name
-    with open_dict(cfg):
-        del cfg.hydra
-    return cfg
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+# The pipeline's fallbacks without real data (tested on held-out generated songs), and the
+# experiments for runs made with taxonomy=topmagd_masd: each kind has its own test below.
+HOLDOUT = ["genre_llm_holdout", "style_llm_holdout", "melody_llm_holdout"]
+IDENTITY = ["genre_identity_to_topmagd", "style_identity_to_masd", "genre_identity_holdout", "style_identity_holdout"]
 
 
 @pytest.fixture(scope="session")
@@ -45,16 +32,12 @@ def llm_run(tmp_path_factory) -> Path:
     """A small LLM-MIDI run from the offline baseline composer: prompt genres and styles that the
     paper's label maps send to TOP-MAGD / MASD classes."""
     out = tmp_path_factory.mktemp("llm_run")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose("generate", overrides=[
-            "llm=baseline", "n_per_combo=3", f"out_dir={out}", f"cache_dir={out / 'cache'}", "progress=false",
-            "taxonomy.genres=[Pop,Jazz,Hip-Hop,Country]", "taxonomy.styles=[Funky,Swing,Trance,Grunge]"])
-    generate(cfg)
+    run_generate(out, "llm=baseline", "n_per_combo=3", "taxonomy.genres=[Pop,Jazz,Hip-Hop,Country]",
+                 "taxonomy.styles=[Funky,Swing,Trance,Grunge]")
     return out
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e not in HOLDOUT + IDENTITY])
 def test_every_experiment_runs_a_fast_dev_run(experiment, llm_run, tmp_path, shared_data):
     cfg = compose_train([f"experiment={experiment}", "scale=small", "+trainer.fast_dev_run=true",
                          f"llm_run={llm_run}"], tmp_path)
@@ -77,6 +60,39 @@ def test_every_experiment_runs_a_fast_dev_run(experiment, llm_run, tmp_path, sha
             assert set(report) >= {"map", "hits@1", "hits@25"}
     data = saved["data"]
     assert data["train"]["samples"] > 0 and data["val"]["samples"] > 0 and data["test"]["samples"] > 0
+
+
+@pytest.mark.parametrize("experiment", HOLDOUT)
+def test_holdout_experiments_test_on_the_runs_own_held_out_songs(experiment, llm_run, tmp_path):
+    # 5 held-out test pieces leave too few negatives for 50 candidates: rank 4.
+    cfg = compose_train([f"experiment={experiment}", "scale=small", "+trainer.fast_dev_run=true", f"llm_run={llm_run}",
+                         *(["data.test.pairs.n_candidates=4"] if experiment.startswith("melody") else [])], tmp_path)
+    test = cfg.data.test.pairs.source if experiment.startswith("melody") else cfg.data.test
+    assert test.out_dir == str(llm_run)  # the generate run the students train on
+    metrics = train(cfg)
+    data = metrics["data"]
+    assert data["train"]["songs"] > 0 and data["test"]["samples"] > 0
+    if experiment.startswith("melody"):
+        assert metrics["test"]["cosine"]["n_candidates"] == 4
+    else:  # a 5-fold split by song: fold 0 tests, the other four train
+        assert data["test"]["songs"] < data["train"]["songs"] + data["val"]["songs"]
+
+
+@pytest.fixture(scope="session")
+def identity_run(tmp_path_factory) -> Path:
+    """A run whose prompt labels are the evaluation labels (taxonomy=topmagd_masd), one song a pair."""
+    out = tmp_path_factory.mktemp("identity_run")
+    run_generate(out, "llm=baseline", "taxonomy=topmagd_masd", "n_per_combo=1")
+    return out
+
+
+@pytest.mark.parametrize("experiment", IDENTITY)
+def test_identity_experiments_keep_and_score_every_class(experiment, identity_run, tmp_path, shared_data):
+    cfg = compose_train([f"experiment={experiment}", "scale=small", f"llm_run={identity_run}"], tmp_path)
+    data = instantiate(cfg.data)
+    taxonomy = "topmagd" if experiment.startswith("genre") else "masd"
+    assert data.model_kwargs()["classes"] == list(CLASS_ORDERS[taxonomy])
+    assert "unmapped_label" not in data.train_full.skipped
 
 
 def test_paper_setting_shares_the_evaluation_classes(llm_run, tmp_path, shared_data):
@@ -127,12 +143,12 @@ def test_cli_multirun_over_folds_then_report(tmp_path, shared_data):
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "llmusic.train", "-m", "experiment=genre_supervised_corpus", "fold=0,1",
            "scale=small", "+trainer.fast_dev_run=true", "~logger", "threads=1", f"hydra.sweep.dir={sweep}"]
-    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+    subprocess.run(cmd, cwd=REPO_ROOT, check=True, capture_output=True, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     runs = collect_runs(sweep)
     assert sorted(r.dir.name for r in runs) == ["fold=0", "fold=1"]
     assert all((r.dir / "config.yaml").exists() and (r.dir / "metrics.json").exists() for r in runs)
     md = render_report(runs)
     assert "genre_supervised_corpus" in md and "fold=1" in md
     out = tmp_path / "report.md"
-    subprocess.run([sys.executable, "-m", "llmusic.report", str(sweep), "--out", str(out)], cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-m", "llmusic.report", str(sweep), "--out", str(out)], cwd=REPO_ROOT, check=True)
     assert out.read_text() == md

@@ -1,4 +1,4 @@
-"""A generate run's manifest: one record per song, and the tallies read straight off it."""
+"""A generate run's manifest (read through llmusic.run_dir.GenerateRun): the tallies read straight off it."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from llmusic.data.llm_midi import read_manifest
+from llmusic.run_dir import GenerateRun
 
 UNLABELLED = "(none)"  # genre/style/mood of a record without one (e.g. a replayed reply)
 
 
 def load_manifest(out_dir: Path) -> list[dict]:
-    """The run's records (llmusic.data.llm_midi.read_manifest) with missing labels filled in."""
-    records = read_manifest(out_dir)
+    """The run's records (GenerateRun.records) with missing labels filled in."""
+    records = list(GenerateRun(out_dir).records())
     for record in records:
         for key in ("genre", "style", "mood"):
             record[key] = record.get(key) or UNLABELLED
@@ -53,15 +53,6 @@ def valid_rates(
         total[i, j] += 1
         valid[i, j] += r["status"] in valid_statuses
     return np.where(total > 0, valid / np.maximum(total, 1), np.nan), total
-
-
-def rates_by(records: list[dict], key: str, order: list[str], valid_statuses: set[str]) -> dict[str, dict]:
-    """value of `key` -> {songs, valid, rate}, in `order` (from `axis_order`)."""
-    total, valid = Counter(), Counter()
-    for r in records:
-        total[r[key]] += 1
-        valid[r[key]] += r["status"] in valid_statuses
-    return {k: {"songs": total[k], "valid": valid[k], "rate": valid[k] / total[k]} for k in order}
 
 
 def reason_key(reason: str | None) -> str:

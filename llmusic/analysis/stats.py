@@ -95,14 +95,14 @@ def pitch_class_histogram(song: Song) -> np.ndarray:
     return counts / counts.sum() if counts.sum() else counts
 
 
-def song_features(song: Song, span_ticks: int) -> dict[str, dict[str, np.ndarray]]:
+def song_features(song: Song, time_span_ticks: int) -> dict[str, dict[str, np.ndarray]]:
     """role -> feature name -> values (per note, per onset or per bar) for one song.
 
-    Bars are counted over the span the song was asked to fill (`span_ticks`), so a song that stops
+    Bars are counted over the span the song was asked to fill (`time_span_ticks`), so a song that stops
     early shows empty bars rather than a higher density.
     """
     bar_ticks = ticks_per_bar(song)
-    n_bars = -(-span_ticks // bar_ticks)
+    n_bars = -(-time_span_ticks // bar_ticks)
     out = {}
     for role in TRACKS:
         ev = song.tracks.get(role, np.zeros((0, 4), dtype=np.int32))
@@ -184,7 +184,7 @@ def genre_distinctness(histograms: dict[str, np.ndarray]) -> Distinctness:
 class DatasetStats:
     """Note statistics of many songs, pooled per genre and track role."""
 
-    span_ticks: int  # the tick span songs were asked to fill (ConstraintSet.time_span_ticks)
+    time_span_ticks: int  # the tick span songs were asked to fill (ConstraintSet.time_span_ticks)
     values: dict[tuple[str, str, str], list[np.ndarray]] = field(
         default_factory=lambda: defaultdict(list)
     )  # (feature, genre, role) -> per-song value arrays
@@ -192,7 +192,7 @@ class DatasetStats:
     n_songs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, genre: str, song: Song) -> None:
-        for role, feats in song_features(song, self.span_ticks).items():
+        for role, feats in song_features(song, self.time_span_ticks).items():
             for name, vals in feats.items():
                 self.values[name, genre, role].append(vals)
         pcs = pitch_class_histogram(song)

@@ -25,7 +25,7 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def _rate_rows(rates: dict) -> list[list]:
-    return [[k, v["songs"], v["valid"], f"{v['rate']:.1%}"] for k, v in rates.items()]
+    return [[k, v["songs"], v["valid"], f"{v['valid_rate']:.1%}"] for k, v in rates.items()]
 
 
 def _mean(cell: dict) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmusic.data.labels import REPO_ROOT
+from llmusic.config import REPO_ROOT
 
 CODE_VERSION = 1
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "llmusic"

@@ -1,6 +1,6 @@
 """`python -m llmusic.data.describe dataset=<name>`: what a data set holds, and what it looks like.
 
-Prints the size, the class balance and the skipped files by reason; saves summary.json, the
+Prints the size, the class balance and the skipped files by reason; saves describe.json, the
 composed config and examples.png (piano rolls per class, or phrase pairs for melody data sets)
 in the run directory.
 """
@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from llmusic.data.melody import PAD, REST, MelodyPairs, decode_phrase  # noqa: E402
+from llmusic.data.melody import MelodyPairs  # noqa: E402
 from llmusic.data.rolls import RollDataset  # noqa: E402
+from llmusic.midi.phrase import PAD, REST, decode_phrase  # noqa: E402
 
 # melody, chords, bass, rhythm as RGB: a cell's colour says which tracks sound there.
 TRACK_COLOURS = np.array([[0.90, 0.15, 0.15], [0.15, 0.65, 0.20], [0.15, 0.30, 0.90], [0.45, 0.45, 0.45]])
@@ -105,7 +106,7 @@ def describe(cfg: DictConfig) -> dict:
     else:  # MelodyPairs, or CompletionQueries: the pairs their queries come from
         plot_phrases(getattr(dataset, "pairs", None) or dataset, png, cfg.n_examples, cfg.seed)
     summary["examples_png"] = str(png)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out_dir / "describe.json").write_text(json.dumps(summary, indent=2))
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
     print(json.dumps(summary, indent=2))
     return summary

@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from pathlib import Path
+
+from llmusic.config import resolve_path
 
 TOPMAGD_GENRES: tuple[str, ...] = (
     "Pop_Rock", "Electronic", "Country", "RnB", "Latin", "Jazz", "International", "Rap", "Vocal",
@@ -31,15 +32,6 @@ CLASS_ORDERS: dict[str, tuple[str, ...]] = {
     "masd": MASD_STYLES,
     "genre_corpus": GENRE_CORPUS,
 }
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def resolve_path(path: str | os.PathLike) -> Path:
-    """A relative path is taken from the repository root, so `../shared/data` works from any cwd."""
-    path = Path(os.path.expanduser(str(path)))
-    return (path if path.is_absolute() else REPO_ROOT / path).resolve()
-
 
 def load_label_map(path: str | os.PathLike) -> dict[str, dict[str, list[str]]]:
     """A label file -> {taxonomy: {md5: [label, ...]}}.

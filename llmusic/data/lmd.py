@@ -12,8 +12,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from llmusic.config import resolve_path
 from llmusic.data.label_map import LabelMap
-from llmusic.data.labels import CLASS_ORDERS, load_label_map, resolve_path
+from llmusic.data.labels import CLASS_ORDERS, load_label_map
 from llmusic.data.rolls import RollDataset
 
 MIDI_SUFFIXES = {".mid", ".midi"}

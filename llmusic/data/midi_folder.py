@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+from llmusic.config import resolve_path
 from llmusic.data.label_map import LabelMap
-from llmusic.data.labels import resolve_path
 from llmusic.data.lmd import MIDI_SUFFIXES
 from llmusic.data.rolls import RollDataset
 

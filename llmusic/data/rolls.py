@@ -51,12 +51,12 @@ class RollDataset(Dataset):
 
     Public attributes: `classes`, `multilabel`, `song_ids` (W,) int64, `song_names`, `song_labels`
     ((S,) int64 or (S, C) float32), `starts` (W,) window start ticks, `skipped` (reason -> files),
-    `cache_path`.
+    `cache_path`, and the framing: `time_span_ticks` at `ticks_per_quarter` (a constraint set's span).
     """
 
-    def __init__(self, *, split: str = "all", fold: int = 0, n_folds: int = 5, seed: int = 0,
-                 multilabel: bool = False, time_span_ticks: int = 7680, ticks_per_quarter: int = 480,
-                 steps: int = 128, hop_quarters: float | None = None, max_windows_per_song: int | None = None,
+    def __init__(self, *, time_span_ticks: int, ticks_per_quarter: int, split: str = "all", fold: int = 0,
+                 n_folds: int = 5, seed: int = 0, multilabel: bool = False, steps: int = 128,
+                 hop_quarters: float | None = None, max_windows_per_song: int | None = None,
                  cache_dir: str | os.PathLike | None = None) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -66,7 +66,7 @@ class RollDataset(Dataset):
             raise ValueError(f"steps must be a multiple of 8 (rolls are bit-packed), got {steps}")
         self.split, self.fold, self.n_folds, self.seed = split, fold, n_folds, seed
         self.multilabel = multilabel
-        self.span_quarters = time_span_ticks / ticks_per_quarter  # 16 for the paper's 7680 / 480
+        self.time_span_ticks, self.ticks_per_quarter = time_span_ticks, ticks_per_quarter  # 7680 at 480: 4 bars
         self.steps, self.hop_quarters = steps, hop_quarters
         self.max_windows_per_song = max_windows_per_song
         self.cache = ArrayCache(cache_dir)
@@ -76,12 +76,13 @@ class RollDataset(Dataset):
 
     def song_windows(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         """(W, 4, 128, steps) binary rolls of one file and (W,) start ticks; MidiSkip if unusable."""
-        return midi_windows(load_score(path), self.span_quarters, self.steps, self.hop_quarters)
+        return midi_windows(load_score(path), self.time_span_ticks, self.ticks_per_quarter, self.steps,
+                            self.hop_quarters)
 
     def roll_params(self) -> dict:
         """Everything besides the files that the cached rolls depend on."""
-        return {"roller": type(self).song_windows.__qualname__, "span_quarters": self.span_quarters,
-                "steps": self.steps, "hop_quarters": self.hop_quarters}
+        return {"roller": type(self).song_windows.__qualname__, "time_span_ticks": self.time_span_ticks,
+                "ticks_per_quarter": self.ticks_per_quarter, "steps": self.steps, "hop_quarters": self.hop_quarters}
 
     # --- building -------------------------------------------------------------------------------
 

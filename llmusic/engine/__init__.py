@@ -2,7 +2,8 @@
 
 from llmusic.engine.cache import ReplyCache, cache_key
 from llmusic.engine.cost import PriceTable
-from llmusic.engine.plan import PlannedSong, Sampling, plan_grid
+from llmusic.engine.plan import PlannedSong, Sampling, plan_grid, plan_songs
 from llmusic.engine.runner import Engine, RunStats
 
-__all__ = ["Engine", "PlannedSong", "PriceTable", "ReplyCache", "RunStats", "Sampling", "cache_key", "plan_grid"]
+__all__ = ["Engine", "PlannedSong", "PriceTable", "ReplyCache", "RunStats", "Sampling", "cache_key", "plan_grid",
+           "plan_songs"]

@@ -2,19 +2,20 @@
 
 A planned song is fixed before any request: genre, style, mood, index and the rendered messages.
 Everything is a pure function of the config and the seed, so a rerun plans the same songs and
-finds its earlier replies in the cache.
+finds its earlier replies in the cache. `plan_songs` asks for the taxonomy grid, or for the lines
+of the recording a backend answers from (`Backend.recorded_lines`, e.g. a replay).
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from llmusic.constraints import ConstraintSet
-from llmusic.llm.base import SongRequest
+from llmusic.llm.base import Backend, RecordedLine, SongRequest
 from llmusic.prompts import PromptTemplate
 
 
@@ -100,3 +101,29 @@ def plan_grid(
                     max_tokens=sampling.max_tokens,
                 ))
     return songs
+
+
+def plan_recording(lines: Sequence[RecordedLine], prompt: PromptTemplate,
+                   constraints: ConstraintSet) -> list[PlannedSong]:
+    """One planned song per recorded line, asked as recorded (the template renders a line without
+    messages); a line that gives no song is planned as a failure, so it still gets its record."""
+    songs = []
+    for line in lines:
+        if line.failure is not None:
+            songs.append(PlannedSong(line.genre, line.style, line.mood, line.index, (), failure=line.failure))
+            continue
+        messages = line.messages or prompt.messages(constraints, line.genre, line.style, line.mood)
+        songs.append(PlannedSong(line.genre, line.style, line.mood, line.index, tuple(messages),
+                                 temperature=line.temperature, top_p=line.top_p, max_tokens=line.max_tokens))
+    return songs
+
+
+def plan_songs(backend: Backend, prompt: PromptTemplate, constraints: ConstraintSet, taxonomy: Mapping,
+               n_per_combo: int, sampling: Sampling, seed: int) -> list[PlannedSong]:
+    """The songs to make: the recording's lines when the backend answers from one, else the grid
+    of the taxonomy's genres x styles, n_per_combo songs each."""
+    lines = backend.recorded_lines()
+    if lines is not None:
+        return plan_recording(lines, prompt, constraints)
+    return plan_grid(list(taxonomy["genres"]), list(taxonomy["styles"]), list(taxonomy["moods"]), n_per_combo,
+                     prompt, constraints, sampling, seed)

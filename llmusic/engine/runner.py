@@ -9,13 +9,9 @@ with a record whatever happens: valid after some attempt, or failed with the las
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -26,13 +22,7 @@ from llmusic.engine.plan import PlannedSong
 from llmusic.llm.base import Backend, Completion, SongRequest
 from llmusic.midi.render import write_midi
 from llmusic.parse import parse_reply
-
-VALID = ("ok", "repaired")
-
-
-def safe_name(text: str) -> str:
-    """A label as a file name: 'Bossa Nova' -> 'Bossa_Nova', 'R&B/Soul' -> 'R_B_Soul'."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "_"
+from llmusic.run_dir import VALID_STATUSES, GenerateRun
 
 
 def describe_error(error: BaseException) -> str:
@@ -62,13 +52,13 @@ class RunStats:
 
 
 class Engine:
-    """Runs a song plan through a backend into `out_dir` (MIDI files and raw replies)."""
+    """Runs a song plan through a backend into a run folder (its MIDI files and raw replies)."""
 
     def __init__(
         self,
         backend: Backend,
         constraints: ConstraintSet,
-        out_dir: str | Path,
+        run: GenerateRun,
         *,
         policy: str = "clamp",
         max_attempts: int = 5,
@@ -80,7 +70,7 @@ class Engine:
     ) -> None:
         self.backend = backend
         self.constraints = constraints
-        self.out_dir = Path(out_dir)
+        self.run_dir = run
         self.policy = policy
         # A backend may know it has fewer tries to give (a recording holds one reply per song).
         self.max_attempts = min(max_attempts, backend.max_attempts or max_attempts)
@@ -99,7 +89,6 @@ class Engine:
     async def run(self, songs: Sequence[PlannedSong]) -> list[dict]:
         """Every song's manifest record, in plan order."""
         start = time.perf_counter()
-        shutil.rmtree(self.out_dir / "midi", ignore_errors=True)  # this run renders the whole manifest anew
         states = [SongState(song) for song in songs]
         by_id = {}
         for state in states:
@@ -110,7 +99,7 @@ class Engine:
         bar = tqdm(total=len(states), desc=f"generate [{self.identity.get('name', '?')}]", unit="song",
                    disable=not self.progress, smoothing=0.05)
         bar.update(sum(s.done for s in states))
-        with open(self.out_dir / "replies.jsonl", "w") as self._replies:
+        with self.run_dir.replies() as self._write_reply:
             try:
                 await self._rounds(states, by_id, bar)
             finally:
@@ -163,10 +152,10 @@ class Engine:
                            retries=len(getattr(result, "retries", [])))
             self._record(state, attempt, bar)
             return
-        self._replies.write(json.dumps({
+        self._write_reply({
             "genre": request.genre, "style": request.style, "mood": request.mood, "index": request.index,
             "attempt": request.attempt, "finish_reason": result.finish_reason, "model": result.model,
-            "text": result.text}, ensure_ascii=False) + "\n")
+            "text": result.text})
         cost = self._cost(result)
         if not cached and cost is not None:
             self.stats.cost_usd_this_run += cost
@@ -181,7 +170,7 @@ class Engine:
             # so the paid-for complete events survive when every track is still there.
             parsed = parse_reply(result.text, self.constraints, self.policy)
             attempt.update(parsed.record())
-            if parsed.status in VALID:
+            if parsed.status in VALID_STATUSES:
                 try:
                     state.midi = self._render(state.song, parsed.song)
                 except Exception as error:  # a song the parser passed but MIDI cannot hold: a failed attempt
@@ -192,7 +181,7 @@ class Engine:
 
     def _record(self, state: SongState, attempt: dict, bar: tqdm) -> None:
         state.attempts.append(attempt)
-        state.status = attempt["status"] if attempt["status"] in VALID else "failed"
+        state.status = attempt["status"] if attempt["status"] in VALID_STATUSES else "failed"
         state.reason = attempt.get("reason")
         if state.done or len(state.attempts) >= self.max_attempts:
             state.done = True
@@ -208,12 +197,9 @@ class Engine:
                                 batch=bool(completion.extra.get("batch", False)))
 
     def _render(self, planned: PlannedSong, song) -> str:
-        pair = f"{safe_name(planned.genre or '_')}__{safe_name(planned.style or '_')}"
-        rel = Path("midi") / pair / f"{planned.index}.mid"
-        path = self.out_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        rel, path = self.run_dir.midi_file(planned.genre, planned.style, planned.index)
         write_midi(song, path)
-        return rel.as_posix()
+        return rel
 
     def _manifest_record(self, state: SongState) -> dict:
         song = state.song

@@ -8,22 +8,15 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from llmusic.engine.runner import VALID, RunStats
-
-
-def _rates(records: Sequence[dict], key: str) -> dict[str, dict]:
-    total, valid = Counter(), Counter()
-    for r in records:
-        total[r[key]] += 1
-        valid[r[key]] += r["status"] in VALID
-    return {str(k): {"songs": total[k], "valid": valid[k], "valid_rate": valid[k] / total[k]} for k in total}
+from llmusic.engine.runner import RunStats
+from llmusic.run_dir import VALID_STATUSES, rates_by
 
 
 def summarize(records: Sequence[dict], stats: RunStats, identity: dict, is_llm: bool) -> dict:
     attempts = [a for r in records for a in r["attempts"]]
     costs = [r["cost"] for r in records if r["cost"] is not None]
     status = Counter(r["status"] for r in records)
-    n_valid = status["ok"] + status["repaired"]
+    n_valid = sum(status[s] for s in VALID_STATUSES)
     return {
         "backend": identity,
         "is_llm": is_llm,
@@ -33,7 +26,7 @@ def summarize(records: Sequence[dict], stats: RunStats, identity: dict, is_llm: 
         "status": dict(status),
         # Reasons are "<key>: <detail>"; the stable keys are what is worth counting.
         "failure_reasons": dict(Counter(str(r["reason"]).split(":", 1)[0] for r in records
-                                        if r["status"] not in VALID).most_common()),
+                                        if r["status"] not in VALID_STATUSES).most_common()),
         "attempts": len(attempts),
         "attempt_status": dict(Counter(a["status"] for a in attempts)),
         "requests": stats.requests,
@@ -45,8 +38,8 @@ def summarize(records: Sequence[dict], stats: RunStats, identity: dict, is_llm: 
         "cost_usd": sum(costs) if costs else None,  # every reply these songs used, cached ones included
         "cost_usd_this_run": stats.cost_usd_this_run,
         "elapsed_s": round(stats.elapsed_s, 3),
-        "per_genre": _rates(records, "genre"),
-        "per_style": _rates(records, "style"),
+        "per_genre": rates_by(records, "genre"),
+        "per_style": rates_by(records, "style"),
     }
 
 

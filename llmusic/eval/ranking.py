@@ -9,9 +9,21 @@ scores (no ties) the numbers equal torchmetrics' RetrievalMAP / RetrievalHitRate
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import torch
 
-from llmusic.data.melody import HITS_AT, chance_hits, chance_map
+HITS_AT: tuple[int, ...] = (1, 5, 10, 15, 20, 25)  # the k of Hits@k (PiRhDy / MusicBERT report these)
+
+
+def chance_map(n: int) -> float:
+    """MAP of a random ranking of n candidates with one relevant: mean of 1/rank = H_n / n."""
+    return float(sum(Fraction(1, r) for r in range(1, n + 1)) / n)
+
+
+def chance_hits(k: int, n: int) -> float:
+    """Hits@k of a random ranking of n candidates with one relevant: k / n."""
+    return min(k, n) / n
 
 
 def true_ranks(scores: torch.Tensor, true_index: torch.Tensor) -> torch.Tensor:

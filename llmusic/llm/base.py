@@ -2,6 +2,8 @@
 
 The engine builds one `SongRequest` per attempt at a song and hands backends a batch of them; a
 backend yields a `Completion` (or the exception that ended that request) for each, in any order.
+A backend that answers from a recording says which songs it holds (`recorded_lines`), and the
+engine's planner asks for those.
 Backends do no parsing, caching or retrying of invalid replies: the engine does that once for all.
 """
 
@@ -41,6 +43,21 @@ class Completion:
     extra: dict = field(default_factory=dict)  # backend-specific facts worth keeping (batch id, ...)
 
 
+@dataclass(frozen=True)
+class RecordedLine:
+    """One line of a recording a backend answers from: the song it holds, or why it holds none."""
+
+    index: int  # the line number, which is the song's index
+    genre: str | None
+    style: str | None
+    mood: str | None
+    messages: Sequence[dict] | None = None  # the prompt as recorded; None: the run's template renders it
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    failure: str | None = None  # why the line gives no song ("replay_line: not JSON (...)")
+
+
 class Backend(ABC):
     """One way of getting replies: an API, a local model, a recording, or a rule-based control."""
 
@@ -63,6 +80,11 @@ class Backend(ABC):
         self, requests: Sequence[SongRequest]
     ) -> AsyncIterator[tuple[SongRequest, Completion | BaseException]]:
         """Yield (request, completion or error) for every request, as each finishes."""
+
+    def recorded_lines(self) -> list[RecordedLine] | None:
+        """The songs of the recording this backend answers from, one per line (the engine's planner
+        asks for exactly these); None for a backend that answers any song it is asked for."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections, files or models."""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import openai
 
-from llmusic.engine.limits import Backoff, RateLimiter, retry_after_s
+from llmusic.llm.limits import Backoff, RateLimiter, retry_after_s
 from llmusic.llm.base import Backend, Completion, SongRequest
 
 try:  # the HTTP library the SDK is built on: httpx2 for openai >= 3, httpx before

@@ -4,11 +4,12 @@ Each line is one song: at least `genre`, `style`, `mood` and `response` (the rep
 optionally `messages`, `temperature`, `top_p`, `max_tokens`, `finish_reason` and `usage`
 (`prompt_tokens`, `completion_tokens`). A song's index is its 0-based line number. A line that is
 not JSON, not an object or lacks a key is recorded as a failed song with its reason; it never
-stops the run. A recording holds one reply per song, so a replay makes one attempt per song.
+stops the run. A recording holds one reply per song, so a replay makes one attempt per song. The
+backend hands the engine's planner its lines (`recorded_lines`); the planner makes them songs.
 A file ending in .gz is read through gzip.
 
 `python -m llmusic.llm.replay RUN_DIR OUT.jsonl.gz` records every reply of a generate run (each
-attempt, from its manifest.jsonl and replies.jsonl) as such a file.
+attempt, with its prompt, sampling and the run's verdict) as such a file.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from llmusic.constraints import ConstraintSet
-from llmusic.engine.plan import PlannedSong
-from llmusic.llm.base import Backend, Completion, SongRequest
-from llmusic.prompts import PromptTemplate
+from llmusic.llm.base import Backend, Completion, RecordedLine, SongRequest
+from llmusic.run_dir import GenerateRun
 
 REQUIRED = ("genre", "style", "mood", "response")
 
@@ -38,35 +37,29 @@ class ReplayBackend(Backend):
         self.path = Path(path)
         self._raw = gzip.decompress(self.path.read_bytes()) if self.path.suffix == ".gz" else self.path.read_bytes()
         self._lines: dict[int, dict] = {}  # index -> the line, for lines that read
+        self._recorded = [self._read_line(index, raw) for index, raw in
+                          enumerate(self._raw.decode("utf-8", errors="replace").splitlines())]
 
     def identity(self) -> dict:
         return {"name": self.name, "file": self.path.name, "sha256": hashlib.sha256(self._raw).hexdigest()[:16]}
 
-    def recorded_songs(self, prompt: PromptTemplate, constraints: ConstraintSet) -> list[PlannedSong]:
-        """One planned song per line; unreadable lines come planned as failures."""
-        songs = []
-        for index, raw in enumerate(self._raw.decode("utf-8", errors="replace").splitlines()):
-            try:
-                line = json.loads(raw)
-            except json.JSONDecodeError as error:
-                songs.append(PlannedSong(None, None, None, index, (), failure=f"replay_line: not JSON ({error.msg})"))
-                continue
-            if not isinstance(line, dict):
-                songs.append(PlannedSong(None, None, None, index, (), failure="replay_line: not a JSON object"))
-                continue
-            labels = {k: line[k] if isinstance(line.get(k), str) else None for k in ("genre", "style", "mood")}
-            missing = [k for k in REQUIRED if not isinstance(line.get(k), str)]
-            if missing:
-                songs.append(PlannedSong(**labels, index=index, messages=(),
-                                         failure=f"replay_line: missing or non-text {', '.join(missing)}"))
-                continue
-            self._lines[index] = line
-            messages = line.get("messages") or prompt.messages(constraints, line["genre"], line["style"], line["mood"])
-            songs.append(PlannedSong(
-                **labels, index=index, messages=tuple(messages), temperature=line.get("temperature"),
-                top_p=line.get("top_p"), max_tokens=line.get("max_tokens"),
-            ))
-        return songs
+    def recorded_lines(self) -> list[RecordedLine]:
+        return list(self._recorded)
+
+    def _read_line(self, index: int, raw: str) -> RecordedLine:
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError as error:
+            return RecordedLine(index, None, None, None, failure=f"replay_line: not JSON ({error.msg})")
+        if not isinstance(line, dict):
+            return RecordedLine(index, None, None, None, failure="replay_line: not a JSON object")
+        labels = {k: line[k] if isinstance(line.get(k), str) else None for k in ("genre", "style", "mood")}
+        missing = [k for k in REQUIRED if not isinstance(line.get(k), str)]
+        if missing:
+            return RecordedLine(index, **labels, failure=f"replay_line: missing or non-text {', '.join(missing)}")
+        self._lines[index] = line
+        return RecordedLine(index, **labels, messages=line.get("messages"), temperature=line.get("temperature"),
+                            top_p=line.get("top_p"), max_tokens=line.get("max_tokens"))
 
     async def complete_many(
         self, requests: Sequence[SongRequest]
@@ -93,15 +86,11 @@ def recording(run_dir: str | Path) -> list[dict]:
     """Every reply of a generate run as replay lines, in plan order, attempt by attempt.
 
     Beyond the replay keys a line keeps `index` and `attempt` (the song's and the try's number in
-    the run) and, where the run parsed it, the run's verdict (`status`, `reason`)."""
-    run_dir = Path(run_dir)
-    texts = {}
-    for raw in (run_dir / "replies.jsonl").read_text().splitlines():
-        reply = json.loads(raw)
-        texts[(reply["genre"], reply["style"], reply["index"], reply["attempt"])] = reply["text"]
+    the run) and the run's verdict on it (`status`, `reason`)."""
+    run = GenerateRun(run_dir)
+    texts = {(r["genre"], r["style"], r["index"], r["attempt"]): r["text"] for r in run.reply_records()}
     lines = []
-    for raw in (run_dir / "manifest.jsonl").read_text().splitlines():
-        song = json.loads(raw)
+    for song in run.records():
         for attempt in song["attempts"]:
             text = texts.get((song["genre"], song["style"], song["index"], attempt["attempt"]))
             if text is None:  # a request error or a reply never asked for: nothing was written

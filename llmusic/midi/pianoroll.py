@@ -25,12 +25,12 @@ PITCHED = [TRACKS.index(role) for role in TRACKS if role != DRUM_TRACK]
 
 
 def _rasterise(channel: np.ndarray, pitch: np.ndarray, start: np.ndarray, end: np.ndarray,
-               velocity: np.ndarray | None, span_ticks: float, steps: int) -> np.ndarray:
+               velocity: np.ndarray | None, time_span_ticks: float, steps: int) -> np.ndarray:
     """Notes (ticks from the roll's origin, possibly negative) -> (4, 128, steps) roll.
 
     Binary when velocity is None, else velocity / 127 with the loudest overlapping note winning.
     """
-    scale = steps / span_ticks
+    scale = steps / time_span_ticks
     on = np.floor(start * scale + 0.5).astype(np.int64)  # round half up to the nearest grid line
     off = np.maximum(np.floor(end * scale + 0.5).astype(np.int64), on + 1)
     on, off = np.clip(on, 0, steps), np.clip(off, 0, steps)  # cut what lies outside the roll
@@ -86,23 +86,25 @@ def _score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
-def midi_windows(score: symusic.Score, span_quarters: float, steps: int = 128,
+def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: int, steps: int = 128,
                  hop_quarters: float | None = None, velocity: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Rolls of a real file cut into windows of `span_quarters` quarter notes on its own beat grid.
+    """Rolls of a real file cut into windows of a constraint set's span on the file's own beat grid.
 
-    Windows start on bar lines of 4/4 sections (the file's ticks per quarter sets the grid, so
-    tempo does not matter), every `hop_quarters` (default: the span, i.e. no overlap; must be whole
-    bars). A window lies inside one 4/4 section; the last section runs to the end of the music, and
-    its final window may be padded with silence. Windows without pitched notes are dropped.
+    A window spans `time_span_ticks` ticks at `ticks_per_quarter` (the constraint set's units: 7680
+    at 480 is 16 quarter notes), i.e. as many quarter notes of the file, whatever its own ticks per
+    quarter. Windows start on bar lines of 4/4 sections (so tempo does not matter), every
+    `hop_quarters` (default: the span, i.e. no overlap; must be whole bars). A window lies inside
+    one 4/4 section; the last section runs to the end of the music, and its final window may be
+    padded with silence. Windows without pitched notes are dropped.
     Returns (W, 4, 128, steps) float32 rolls and (W,) int64 start ticks.
     Raises MidiSkip("no_notes") without pitched notes, MidiSkip("no_4_4_grid") when no window has any.
     """
-    hop_quarters = span_quarters if hop_quarters is None else hop_quarters
-    if span_quarters <= 0 or hop_quarters <= 0 or hop_quarters % BEATS_PER_BAR:
-        raise ValueError(f"need span > 0 and a hop of whole 4/4 bars, got span={span_quarters}, "
-                         f"hop={hop_quarters}")
+    hop_quarters = time_span_ticks / ticks_per_quarter if hop_quarters is None else hop_quarters
+    if time_span_ticks <= 0 or hop_quarters <= 0 or hop_quarters % BEATS_PER_BAR:
+        raise ValueError(f"need time_span_ticks > 0 and a hop of whole 4/4 bars, got time_span_ticks="
+                         f"{time_span_ticks} at {ticks_per_quarter} per quarter, hop={hop_quarters} quarters")
     tpq = score.ticks_per_quarter
-    span, hop = span_quarters * tpq, hop_quarters * tpq
+    window, hop = time_span_ticks * tpq / ticks_per_quarter, hop_quarters * tpq  # in this file's ticks
     channel, pitch, start, end, vel = _score_notes(score)
     if not np.isin(channel, PITCHED).any():
         raise MidiSkip("no_notes")
@@ -110,12 +112,12 @@ def midi_windows(score: symusic.Score, span_quarters: float, steps: int = 128,
     starts: list[int] = []
     for a, b in _four_four_sections(score, music_end):
         # Only the final section may end in silence; the others must hold the whole window.
-        starts += range(a, b if b == music_end else b - int(span) + 1, int(hop))
+        starts += range(a, b if b == music_end else b - int(window) + 1, int(hop))
     rolls, kept = [], []
     for w in starts:
-        inside = (start < w + span) & (end > w)
+        inside = (start < w + window) & (end > w)
         roll = _rasterise(channel[inside], pitch[inside], start[inside] - w, end[inside] - w,
-                          vel[inside] if velocity else None, span, steps)
+                          vel[inside] if velocity else None, window, steps)
         if roll[PITCHED].any():
             rolls.append(roll)
             kept.append(w)

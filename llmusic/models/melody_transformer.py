@@ -1,6 +1,6 @@
 """Encoder-decoder transformer for melody completion: context phrase -> next phrase.
 
-Tokens follow llmusic.data.melody (128 steps of 32nd notes over 4 bars; 0-127 onset, HOLD, REST,
+Tokens follow llmusic.midi.phrase (128 steps of 32nd notes over 4 bars; 0-127 onset, HOLD, REST,
 PAD). The decoder gets one extra input token, BOS, so it can start a phrase; it never predicts it.
 The paper gives 2 layers and 4 heads; widths are our choice (conf/model/melody_transformer.yaml).
 """
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llmusic.data.melody import PAD, VOCAB_SIZE
+from llmusic.midi.phrase import PAD, VOCAB_SIZE
 
 
 @dataclass

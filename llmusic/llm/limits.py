@@ -1,4 +1,7 @@
-"""Client-side limits for API backends: token-bucket rate limiting and retry backoff."""
+"""Client-side limits for API backends: token-bucket rate limiting and retry backoff.
+
+Used by the OpenAI backends; a backend builds its own from its config keys (rpm, tpm, backoff_*).
+"""
 
 from __future__ import annotations
 
@@ -6,27 +9,30 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 
 class TokenBucket:
     """`rate_per_min` units per minute, in bursts of up to `burst_s` seconds' worth.
 
     A request larger than the burst waits for a full bucket and then drives the level negative, so
-    one big request is never starved and the average rate still holds.
+    one big request is never starved and the average rate still holds. `clock` and `sleep` are the
+    time it reads and waits on (a test passes a fake one).
     """
 
-    def __init__(self, rate_per_min: float, burst_s: float = 10.0) -> None:
+    def __init__(self, rate_per_min: float, burst_s: float = 10.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         if rate_per_min <= 0:
             raise ValueError(f"rate must be positive, got {rate_per_min}")
         self.rate_per_s = rate_per_min / 60.0
         self.capacity = max(1.0, self.rate_per_s * burst_s)
         self.level = self.capacity
-        self._stamp = time.monotonic()
+        self._clock, self._sleep = clock, sleep
+        self._stamp = clock()
         self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate_per_s)
         self._stamp = now
 
@@ -38,7 +44,7 @@ class TokenBucket:
                 if self.level >= need:
                     self.level -= amount
                     return
-                await asyncio.sleep((need - self.level) / self.rate_per_s)
+                await self._sleep((need - self.level) / self.rate_per_s)
 
     def refund(self, amount: float) -> None:
         """Give back what a request reserved but did not use (tokens: estimate minus actual)."""
