@@ -237,6 +237,11 @@ class GenerateRun:
         with open(self.dir / REPLIES, "w", encoding="utf-8") as f:
             yield lambda record: f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
+    def reply_records(self) -> Iterator[dict]:
+        """The raw reply records of replies.jsonl, in the order they were written."""
+        with open(self.dir / REPLIES, encoding="utf-8") as f:
+            yield from (json.loads(line) for line in f if line.strip())
+
     def midi_file(self, genre: str | None, style: str | None, index: int) -> tuple[str, Path]:
         """Where a song's MIDI file goes: its manifest path (relative to the run) and its full path."""
         rel = f"{MIDI}/{safe_name(genre or '_')}__{safe_name(style or '_')}/{index}.mid"

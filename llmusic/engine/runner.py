@@ -191,6 +191,8 @@ class Engine:
             bar.update(1)
 
     def _cost(self, completion: Completion) -> float | None:
+        if self.backend.free:
+            return 0.0
         if self.prices is None:
             return None
         model = self.identity.get("model") or completion.model
