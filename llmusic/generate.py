@@ -1,10 +1,12 @@
 """Generate a song data set: python -m llmusic.generate [llm=baseline|replay|openai] [key=value ...].
 
 Plans genre x style x n_per_combo songs (or a recording's lines), asks the configured backend,
-parses, validates and renders every reply, and writes the run into `out_dir` through
-`llmusic.run_dir.GenerateRun` (which documents the files: a manifest record per song, the raw
-replies, MIDI files, the saved config and a summary). A rerun replaces the folder's run only once
-it is done, so a killed rerun leaves the earlier run whole.
+reads every reply under `parse.policy`, writes each song with the `render` renderer and writes
+the run into `out_dir` through `llmusic.run_dir.GenerateRun` (which documents the files: a
+manifest record per song, the raw replies, MIDI files, the saved config and a summary that names
+the setting). A rerun replaces the folder's run only once it is done, so a killed rerun leaves
+the earlier run whole. `preset=official` is the paper's official code: its prompt, its reading
+of a reply and its MIDI writer (conf/preset/official.yaml).
 
 The config is checked before anything is built, asked or written (`check_config`: the key and the
 value of what is wrong). One process at a time holds `out_dir` and the reply cache: a second one
@@ -23,9 +25,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from llmusic.config import CONF_DIR, ConfigError, user_errors_exit
 from llmusic.engine import Engine, ReplyCache, plan_songs
-from llmusic.engine.summary import print_summary, summarize
+from llmusic.engine.summary import generation_setting, print_summary, summarize
 from llmusic.llm.base import Backend
-from llmusic.parse import POLICIES
+from llmusic.midi.render import Renderer
+from llmusic.parse import check_policy
 from llmusic.run_dir import GenerateRun
 from llmusic.secret_guard import check_no_secrets
 
@@ -57,8 +60,6 @@ def check_config(cfg: DictConfig) -> None:
     _count(cfg, "n_per_combo", 1)
     _count(cfg, "max_attempts", 1)
     _count(cfg, "seed", 0)
-    if cfg.parse.policy not in POLICIES:
-        raise ConfigError(f"parse.policy must be one of {list(POLICIES)}, got {cfg.parse.policy!r}")
     listed = CONF_DIR / "taxonomy" / f"{cfg.taxonomy.name}.yaml"
     taxonomy = OmegaConf.load(listed) if listed.is_file() else {}
     for kind in ("genres", "styles", "moods"):
@@ -71,6 +72,11 @@ def generate(cfg: DictConfig) -> dict:
     check_config(cfg)
     prompt, constraints = instantiate(cfg.prompt), instantiate(cfg.constraints)
     prompt.check(constraints)  # before anything is written or paid
+    try:
+        check_policy(cfg.parse.policy, constraints)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    renderer: Renderer = instantiate(cfg.render)
     backend: Backend = instantiate(cfg.llm)
     songs = plan_songs(backend, prompt, constraints, cfg.taxonomy, cfg.n_per_combo, instantiate(cfg.sampling),
                        cfg.seed)
@@ -79,7 +85,8 @@ def generate(cfg: DictConfig) -> dict:
             cache.locked(wait=cfg.wait_for_lock) if cache is not None else nullcontext():
         run.save_config(cfg)
         engine = Engine(
-            backend, constraints, run, policy=cfg.parse.policy, max_attempts=cfg.max_attempts, cache=cache,
+            backend, constraints, run, policy=cfg.parse.policy, renderer=renderer, max_attempts=cfg.max_attempts,
+            cache=cache,
             prices=instantiate(cfg.prices), cache_only=cfg.cache_only, seed=cfg.sampling.seed, progress=cfg.progress,
         )
 
@@ -92,6 +99,7 @@ def generate(cfg: DictConfig) -> dict:
         records = asyncio.run(ask())
         run.write_manifest(records)
         summary = summarize(records, engine.stats, engine.identity, backend.is_llm,
+                            generation_setting(prompt, constraints, cfg.parse.policy, renderer),
                             cache.damaged if cache is not None else None)
         run.write_summary(summary)
     if cfg.progress:

@@ -5,7 +5,9 @@
                                path, prompt, sampling, every attempt, usage, cost
     <out_dir>/replies.jsonl    every raw reply text, one line per attempt that got one
     <out_dir>/midi/<Genre>__<Style>/<index>.mid
-    <out_dir>/summary.json     valid rates per genre and style, requests, attempts, tokens, cost, time
+    <out_dir>/summary.json     the setting (prompt and its template's sha256, parse policy, renderer,
+                               which are the official code's), valid rates per genre and style,
+                               requests, attempts, tokens, cost, time
 
 `generate` and the engine write a run through `GenerateRun.rerun()`; the data sets, the analysis
 and the pipeline read it through a `GenerateRun` (records, usable songs, the saved config, its
@@ -67,9 +69,40 @@ def rates_by(records: Iterable[dict], key: str, order: Sequence[str] | None = No
             for k in (order if order is not None else total)}
 
 
+def describe_setting(setting: dict) -> str:
+    """A run's `setting` (summary.json: prompt, prompt_sha256, constraints, parse_policy, renderer,
+    `official` per part, `official_mode`) in one line, e.g. "prompt paper (the official text,
+    sha256 30261911de354b7b), parse.policy clamp (not the official reading), ...: not the official
+    code's setting"."""
+    official = setting["official"]
+    verdict = "the official code's setting" if setting["official_mode"] else "not the official code's setting"
+    return (f"prompt {setting['prompt']} ({'the' if official['prompt'] else 'not the'} official text, "
+            f"sha256 {setting['prompt_sha256']}), "
+            f"parse.policy {setting['parse_policy']} ({'the' if official['parse'] else 'not the'} official reading), "
+            f"render {setting['renderer']} ({'the' if official['render'] else 'not the'} official writer), "
+            f"constraints {setting['constraints']}: {verdict}")
+
+
 def safe_name(text: str) -> str:
     """A label as a file name: 'Bossa Nova' -> 'Bossa_Nova', 'R&B/Soul' -> 'R_B_Soul'."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "_"
+
+
+def _json_records(path: Path) -> Iterator[dict]:
+    """The JSON objects of a JSON-lines file; a line that is not one is skipped with a warning."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError) as err:
+                print(f"warning: {path}:{lineno} is not JSON ({type(err).__name__}); skipped")
+                continue
+            if isinstance(record, dict):
+                yield record
+            else:
+                print(f"warning: {path}:{lineno} is not a record (a JSON object); skipped")
 
 
 class GenerateRun:
@@ -93,19 +126,7 @@ class GenerateRun:
         path = self.dir / MANIFEST
         if not path.is_file():
             raise FileNotFoundError(f"no {MANIFEST} in {self.dir}: is it a generate run's out_dir?")
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except (ValueError, RecursionError) as err:
-                    print(f"warning: {path}:{lineno} is not JSON ({type(err).__name__}); skipped")
-                    continue
-                if isinstance(record, dict):
-                    yield record
-                else:
-                    print(f"warning: {path}:{lineno} is not a record (a JSON object); skipped")
+        return _json_records(path)
 
     def usable(self, include_repaired: bool = True) -> tuple[list[dict], Counter]:
         """The records of songs with a MIDI file and a valid status, and the others counted by status."""
@@ -153,6 +174,12 @@ class GenerateRun:
 
     def summary(self) -> dict:
         return read_json(self.dir / SUMMARY, "rerun the generate command (paid replies come from the cache)")
+
+    @property
+    def setting(self) -> dict | None:
+        """What made the run (summary.json's `setting`, see `describe_setting`); None when its
+        summary records none (a run made before runs recorded it, or none written yet)."""
+        return self.summary().get("setting") if (self.dir / SUMMARY).is_file() else None
 
     def finished_with(self, cfg: DictConfig, ignore: Sequence[str] = ()) -> bool:
         """Whether the run in this folder was made with `cfg` (up to the `ignore` keys) and finished."""
@@ -228,6 +255,11 @@ class GenerateRun:
         """A function that appends one raw reply record to replies.jsonl (any text, losslessly)."""
         with open(self.dir / REPLIES, "w", encoding="utf-8") as f:
             yield lambda record: f.write(json_line(record))
+
+    def reply_records(self) -> Iterator[dict]:
+        """The raw reply records of replies.jsonl, in the order they were written (a damaged line
+        skipped with a warning, as in `records`)."""
+        return _json_records(self.dir / REPLIES)
 
     def midi_file(self, genre: str | None, style: str | None, index: int) -> tuple[str, Path]:
         """Where a song's MIDI file goes: its manifest path (relative to the run) and its full path."""

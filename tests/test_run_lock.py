@@ -184,7 +184,7 @@ def existing(tmp_path: Path) -> Path:
     ("max_attempts=0", "max_attempts must be an integer >= 1, got 0"),
     ("taxonomy.genres=[Pop,Jaz]", "taxonomy.genres: ['Jaz'] not in taxonomy 'paper'"),
     ("taxonomy.styles=[]", "taxonomy.styles must be a non-empty list of names, got []"),
-    ("parse.policy=lenient", "parse.policy must be one of ['clamp', 'strict'], got 'lenient'"),
+    ("parse.policy=lenient", "parse.policy must be one of ('clamp', 'strict', 'official'), got 'lenient'"),
 ])
 def test_a_config_that_cannot_work_is_refused_before_the_run_is_touched(tmp_path, override, message):
     """n_per_combo=-1 used to pass and empty an existing run with exit code 0."""

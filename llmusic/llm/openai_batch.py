@@ -55,7 +55,7 @@ class BatchRequestError(RuntimeError):
 def custom_id(request: SongRequest) -> str:
     """Stable across runs and unique per distinct request (song, attempt, prompt, sampling)."""
     blob = json.dumps(asdict(request), sort_keys=True, ensure_ascii=False)
-    return "llmusic-" + hashlib.sha256(blob.encode()).hexdigest()[:32]
+    return "llmusic-" + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:32]  # any text
 
 
 class OpenAIBatchBackend(Backend):

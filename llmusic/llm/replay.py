@@ -10,19 +10,27 @@ inside their line. A line that gives no song - not JSON, nested too deep, a numb
 not an object, a missing or non-text key, a field of the wrong type - is recorded as a failed song
 with its reason (`replay_line: ...`); it never stops the run. A recording holds one reply per song,
 so a replay makes one attempt per song. The backend hands the engine's planner its lines
-(`recorded_lines`); the planner makes them songs.
+(`recorded_lines`); the planner makes them songs. A file ending in .gz is read through gzip.
+
+`python -m llmusic.llm.replay RUN_DIR OUT.jsonl.gz` records every reply of a generate run (each
+attempt, with its prompt, sampling and the run's verdict) as such a file.
 """
 
 from __future__ import annotations
 
+import argparse
+import gzip
 import hashlib
 import json
 import math
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from llmusic.config import ConfigError
+from llmusic.files import json_line
 from llmusic.llm.base import Backend, Completion, RecordedLine, SongRequest
+from llmusic.run_dir import GenerateRun
 
 REQUIRED = ("genre", "style", "mood", "response")
 NUMBERS = ("temperature", "top_p")  # optional, finite numbers
@@ -68,7 +76,10 @@ class ReplayBackend(Backend):
         self.path = Path(path)
         if not self.path.is_file():
             raise ConfigError(f"llm.path={path}: no such file (a JSONL recording of replies)")
-        self._raw = self.path.read_bytes()
+        try:
+            self._raw = gzip.decompress(self.path.read_bytes()) if self.path.suffix == ".gz" else self.path.read_bytes()
+        except (OSError, EOFError, zlib.error) as err:  # a damaged or cut .gz
+            raise ConfigError(f"llm.path={path}: does not decompress ({type(err).__name__}: {err})") from err
         self._lines: dict[int, dict] = {}  # index -> the line, for lines that read
         self._recorded = [self._read_line(index, raw) for index, raw in enumerate(split_lines(self._raw))]
 
@@ -119,3 +130,42 @@ class ReplayBackend(Backend):
 def _count(value: object) -> int:
     """A recorded token count, or 0 when the recording has none worth trusting."""
     return value if isinstance(value, int) and value >= 0 else 0
+
+
+def recording(run_dir: str | Path) -> list[dict]:
+    """Every reply of a generate run as replay lines, in plan order, attempt by attempt.
+
+    Beyond the replay keys a line keeps `index` and `attempt` (the song's and the try's number in
+    the run) and the run's verdict on it (`status`, `reason`)."""
+    run = GenerateRun(run_dir)
+    texts = {(r["genre"], r["style"], r["index"], r["attempt"]): r["text"] for r in run.reply_records()}
+    lines = []
+    for song in run.records():
+        for attempt in song["attempts"]:
+            text = texts.get((song["genre"], song["style"], song["index"], attempt["attempt"]))
+            if text is None:  # a request error or a reply never asked for: nothing was written
+                continue
+            tokens = attempt.get("tokens") or {}
+            lines.append({
+                "genre": song["genre"], "style": song["style"], "mood": song["mood"], "index": song["index"],
+                "attempt": attempt["attempt"], "messages": song["messages"], **song["sampling"],
+                "finish_reason": attempt.get("finish_reason"), "model": attempt.get("model"),
+                "usage": {"prompt_tokens": tokens.get("prompt"), "completion_tokens": tokens.get("completion")},
+                "status": attempt["status"], "reason": attempt.get("reason"), "response": text,
+            })
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Record every reply of a generate run as a replay file.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("out", type=Path, help="a .jsonl file, or .jsonl.gz")
+    args = parser.parse_args()
+    lines = recording(args.run_dir)
+    data = "".join(json_line(line) for line in lines).encode()  # any reply text, one line each
+    args.out.write_bytes(gzip.compress(data, mtime=0) if args.out.suffix == ".gz" else data)
+    print(f"{len(lines)} replies from {args.run_dir} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
