@@ -119,7 +119,10 @@ def test_the_summary_prints_any_label_on_a_strict_utf8_terminal():
     summary = {"per_genre": {"\ud800": row}, "per_style": {"a\u2028b": row}, "cost_usd": None, "songs": 1, "valid": 0,
                "valid_rate": 0.0, "attempts": 1, "requests": 0, "transport_retries": 0, "cache_hits": 0,
                "cache_damaged": {}, "cache_repairs": 0, "tokens": {"prompt": 0, "completion": 0},
-               "cost_usd_this_run": 0.0, "elapsed_s": 0.0}
+               "cost_usd_this_run": 0.0, "elapsed_s": 0.0,
+               "setting": {"prompt": "paper", "prompt_sha256": "0" * 16, "parse_policy": "clamp", "renderer": "pretty_midi",
+                           "constraints": "paper", "official_mode": False,
+                           "official": {"prompt": True, "parse": False, "render": False}}}
     print_summary(summary, Console(file=stream, width=120))
     stream.flush()
     assert b"\\ud800" in stream.buffer.getvalue()
