@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from llmusic.config import REPO_ROOT
 from llmusic.engine.summary import print_summary
 from llmusic.generate import generate
+from llmusic.parse import POLICIES
 from tests.fake_openai import FakeOpenAI, song_reply
 from tests.helpers import compose_entry
 
@@ -173,13 +174,14 @@ def replay_config(tmp_path_factory):
 
 @settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                                 HealthCheck.too_slow])
-@given(st.lists(lines, max_size=6), st.booleans(), st.sampled_from([b"\n", b"\r\n"]), st.booleans())
-def test_every_line_of_any_recording_is_one_record_in_order(replay_config, body, bom, newline, final_newline):
+@given(st.lists(lines, max_size=6), st.booleans(), st.sampled_from([b"\n", b"\r\n"]), st.booleans(),
+       st.sampled_from(POLICIES))
+def test_every_line_of_any_recording_is_one_record_in_order(replay_config, body, bom, newline, final_newline, policy):
     raw = (b"\xef\xbb\xbf" if bom else b"") + newline.join(body) + (newline if final_newline and body else b"")
     cfg, root = replay_config
     root = Path(tempfile.mkdtemp(dir=root))
     (root / "replies.jsonl").write_bytes(raw)
-    cfg.llm.path, cfg.out_dir = str(root / "replies.jsonl"), str(root / "run")
+    cfg.llm.path, cfg.out_dir, cfg.parse.policy = str(root / "replies.jsonl"), str(root / "run"), policy  # every reader
     summary = generate(cfg)
     records = records_of(root / "run")
     assert [r["index"] for r in records] == list(range(line_count(raw))) and summary["songs"] == len(records)
