@@ -7,7 +7,7 @@ holds a secret: a key whose name is secret-like (`api_key`, `token`, `password`,
 key whose value is not a variable name (a key pasted in its place), a value that looks like a key
 (`sk-...`, `hf_...`, ...) anywhere, or a URL with credentials (`https://user:password@host`). The
 message names the key, never the value. `find_secrets` is the same check for configs composed
-without Hydra's command line (the pipeline's sub-runs, tests), which `generate` applies too.
+without Hydra's command line (the pipeline's sub-runs, tests), which `generate` and `train` apply too.
 
 Logs: `quiet_http_logs()` keeps the HTTP client's request logging at WARNING (at INFO it writes
 every request URL to the job's log) and redacts URL credentials and key-like text in every record

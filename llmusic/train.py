@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from llmusic.config import user_errors_exit
 from llmusic.files import write_json_atomic
+from llmusic.secret_guard import check_no_secrets
 
 # Lets configs ask "is this secret absent?" without the secret ever entering the config.
 OmegaConf.register_new_resolver("llmusic.env_unset", lambda name: not os.environ.get(name), replace=True)
@@ -26,6 +27,7 @@ OmegaConf.register_new_resolver("llmusic.env_unset", lambda name: not os.environ
 def train(cfg: DictConfig) -> dict:
     """Fit on cfg.data.train (validation carved by song), test the best checkpoint on
     cfg.data.test; write config.yaml, metrics.json and artefacts to cfg.paths.output_dir."""
+    check_no_secrets(cfg)  # a run composed without the command line (a pipeline cell's) has no Hydra callback
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)

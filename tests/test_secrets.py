@@ -17,6 +17,7 @@ import pytest
 from llmusic.config import REPO_ROOT, ConfigError
 from llmusic.generate import generate
 from llmusic.secret_guard import find_secrets, quiet_http_logs, redact
+from llmusic.train import train
 from tests.fake_openai import FakeOpenAI
 from tests.helpers import compose_entry
 
@@ -71,6 +72,14 @@ def test_a_config_composed_without_the_command_line_is_refused_too(tmp_path):
     with pytest.raises(ConfigError, match="llm.api_key is a secret-like key") as err:
         generate(compose_entry("generate", "llm=openai", f"+llm.api_key={CANARY}", f"out_dir={tmp_path}", *GRID))
     assert CANARY not in str(err.value) and not (tmp_path / "manifest.jsonl").exists()
+
+
+def test_a_train_run_composed_without_the_command_line_is_refused_too(tmp_path):
+    """A pipeline cell composes its students' train runs from `train_overrides`: a secret-like key
+    there (its value need not look like a key) reaches no config.yaml."""
+    with pytest.raises(ConfigError, match="model.api_key is a secret-like key") as err:
+        train(compose_entry("train", "+model.api_key=plain-words", f"paths.output_dir={tmp_path / 'run'}"))
+    assert "plain-words" not in str(err.value) and not (tmp_path / "run").exists()
 
 
 def test_every_entry_point_registers_the_guard(compose):
