@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import openai
 from tqdm.auto import tqdm
 
-from llmusic.files import write_text_atomic
+from llmusic.files import DamagedFile, read_json, write_text_atomic
 from llmusic.llm.base import Backend, Completion, SongRequest
 from llmusic.secret_guard import quiet_http_logs
 
@@ -157,9 +157,13 @@ class OpenAIBatchBackend(Backend):
         found = []
         for path in sorted(self.state_dir.glob("*.json")):
             try:
-                state = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as e:
+                state = read_json(path)
+            except (OSError, DamagedFile) as e:
                 log.warning("batch backend: unreadable state file %s skipped (%s)", path, e)
+                continue
+            if not isinstance(state, dict) or not isinstance(state.get("requests"), dict) \
+                    or not isinstance(state.get("handed_over"), list):
+                log.warning("batch backend: state file %s is not a batch's state; skipped", path)
                 continue
             if state.get("identity") != self.identity():
                 continue
