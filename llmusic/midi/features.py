@@ -11,8 +11,9 @@ function, `_window_rows`, from notes tagged with a window:
   pitched onset are dropped.
 
 The features (`FEATURE_NAMES`, grouped by `FEATURE_GROUPS`); "pitched" is melody, chords and bass:
-- pitch_class (14): `pitch_class_<C..B>`, the duration-weighted pitch-class histogram of the pitched
-  notes after moving the window's Krumhansl-Schmuckler key (llmusic.midi.key) to C major or A minor,
+- pitch_class (14): `pitch_class_<C..B>`, the pitch-class histogram of the pitched notes weighted by
+  the time each sounds inside the window, after moving the window's Krumhansl-Schmuckler key
+  (llmusic.midi.key, the same weights) to C major or A minor,
   as fractions; `distinct_pitch_classes` (0-12); `key_clarity`, the Pearson r of the chosen key's
   profile (1: a textbook diatonic distribution);
 - melody_interval (11): the melody's skyline (the highest note of each onset) read in onset order,

@@ -10,11 +10,11 @@ The energy distance (Szekely & Rizzo 2013) of groups X and Y is 2 E|X - Y| - E|X
 (Euclidean norms): 0 exactly when the distributions are equal, growing with any difference in
 location or shape. It is the MMD of the distance kernel, so it needs no bandwidth (an MMD with a
 Gaussian kernel would move with a bandwidth chosen from the data, and so from run to run). Each
-mean here is over pairs of windows from *different songs*: windows of one song are not independent
-draws, and leaving out the pairs of a window with itself would still make small classes look
-farther away. So the estimate is unbiased for a song-level sample, exactly 0 for identical sets,
-and comparable between real classes of very different sizes. Intervals resample songs within each
-group (all of a song's windows together).
+mean here is over pairs of windows from *different songs*: a window paired with itself (distance 0)
+or with another window of its song (a near copy) would shrink E|Y - Y'| the more, the fewer songs
+a class has, and make small classes look farther away. So the estimate is unbiased for a
+song-level sample, exactly 0 for identical sets, and comparable between real classes of very
+different sizes. Intervals resample songs within each group (all of a song's windows together).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def retrieval(distances: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """(R,) share of rows with a target (index >= 0) whose nearest column is their target, per resample.
     distances (R, rows, columns)."""
     mapped = targets >= 0
-    nearest = np.nanargmin(np.where(np.isnan(distances), np.inf, distances), axis=2)  # (R, rows)
+    nearest = np.argmin(np.where(np.isnan(distances), np.inf, distances), axis=2)  # (R, rows)
     return (nearest[:, mapped] == targets[mapped]).mean(axis=1)
 
 
