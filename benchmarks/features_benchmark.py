@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     add_table_dir(parser)
     args = parser.parse_args()
-    paths = sorted([*(args.data / "lmd_subset" / "midi").glob("*.mid"), *(args.data / "lmd_extra" / "midi").glob("*.mid")])
+    paths = sorted(p for group in ("lmd_subset", "lmd_extra") for p in (args.data / group / "midi").glob("*.mid"))
     paths = paths[:args.files]
     jobs = {"features": lambda: files_features(paths, SPAN, TPQ).features,
             "features_2_processes": lambda: files_features(paths, SPAN, TPQ, workers=2).features,

@@ -79,7 +79,8 @@ def _student_cells(trained: Sequence) -> list[str]:
                     f"{song[0]['n']} test songs)")
     if melody:
         scored = [r.metrics["test"][MELODY_SCORING] for r in melody]
-        cells[1] = (f"{statistics.mean([m['map']['value'] for m in scored]):.4f} ({statistics.mean([m['map']['chance'] for m in scored]):.4f}; "
+        value, chance = (statistics.mean([m["map"][k] for m in scored]) for k in ("value", "chance"))
+        cells[1] = (f"{value:.4f} ({chance:.4f}; "
                     f"{len(melody)} run(s), {scored[0]['n_queries']} queries)")
     return cells
 

@@ -146,7 +146,8 @@ def test_real_files(lmd_paths):
     x = found.features
     assert not np.isinf(x).any()
     nan_columns = {FEATURE_NAMES[i] for i in np.flatnonzero(np.isnan(x).any(0))}
-    assert nan_columns <= {f"{r}_pitch_{s}" for r in ("melody", "chords", "bass") for s in ("mean", "range")} | {"key_clarity"}
+    register = {f"{r}_pitch_{s}" for r in ("melody", "chords", "bass") for s in ("mean", "range")}
+    assert nan_columns <= register | {"key_clarity"}
     for group in ("pitch_class", "melody_interval", "duration", "onset_pitched", "onset_drums", "drums"):
         shares = x[:, [i for i, g in enumerate(FEATURE_GROUPS) if g == group]]
         shares = shares[:, :12] if group == "pitch_class" else shares

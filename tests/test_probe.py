@@ -46,7 +46,8 @@ def synthetic_set(n: int, transpose: int = 0, seed: int = 0) -> FeatureSet:
         song = random_song(seed * 1000 + k, PAPER)
         song = Song({role: ev + [0 if role == "rhythm" else transpose, 0, 0, 0] for role, ev in song.tracks.items()})
         rows.append(song_features(song, PAPER.time_span_ticks, PAPER.ticks_per_quarter))
-    return FeatureSet(np.stack(rows), np.array([f"{seed}:{k}" for k in range(n)], dtype=object), np.zeros(n, np.int64), ["all"])
+    names = np.array([f"{seed}:{k}" for k in range(n)], dtype=object)
+    return FeatureSet(np.stack(rows), names, np.zeros(n, np.int64), ["all"])
 
 
 def distance(x: FeatureSet, y: FeatureSet, n_resamples: int = 0) -> np.ndarray:
@@ -86,7 +87,8 @@ def test_weighted_auc_against_brute_force():
         pos, neg = np.flatnonzero(positive), np.flatnonzero(~positive)
         credit = sum(weight[r, i] * weight[r, j] * ((score[i] > score[j]) + 0.5 * (score[i] == score[j]))
                      for i in pos for j in neg)
-        assert weighted_auc(score, positive, weight)[r] == pytest.approx(credit / weight[r, pos].sum() / weight[r, neg].sum())
+        expected = credit / weight[r, pos].sum() / weight[r, neg].sum()
+        assert weighted_auc(score, positive, weight)[r] == pytest.approx(expected)
 
 
 def test_logistic_regression_solves_its_optimality_condition():
@@ -194,7 +196,8 @@ def test_probe_end_to_end(probed):
     assert 0.5 <= saved["realism"]["mean_auc"] <= 1  # a rule-based composer is easy to tell from real music
     assert np.isclose(saved["realism"]["mean_auc"], np.mean([r["realism"]["auc"] for r in scored]))
     assert saved["calibration"]["realism"]["mean_auc"] < saved["realism"]["mean_auc"]
-    assert list(saved["gaps"]["by_genre"]) == ["Pop", "Country"] and len(saved["gaps"]["by_genre"]["Pop"]) == cfg.top_gaps and saved["features"]["names"] == list(FEATURE_NAMES)
+    assert list(saved["gaps"]["by_genre"]) == ["Pop", "Country"] and len(saved["gaps"]["by_genre"]["Pop"]) == cfg.top_gaps
+    assert saved["features"]["names"] == list(FEATURE_NAMES)
     assert saved["settings"]["n_resamples"] == 50 and saved["real_roots"][0].endswith("lmd_subset/midi")
     report = (Path(out) / "report.md").read_text()
     assert f"{saved['realism']['mean_auc']:.3f}" in report and "permutation chance" in report
@@ -234,7 +237,8 @@ def test_leaderboard_one_row_per_generate_run(probed, tmp_path):
     assert header.startswith("| run | backend | model | prompt | constraints | songs | valid rate | genre retrieval")
     retrieval, realism = result["retrieval"], result["realism"]
     assert probed_row[1:7] == ["baseline", "rules-v1", "paper", "paper", "24", "100.0%"]
-    assert probed_row[7].startswith(f"{retrieval['accuracy']:.0%} [") and f"({retrieval['chance']:.0%}; 2 genres)" in probed_row[7]
+    assert probed_row[7].startswith(f"{retrieval['accuracy']:.0%} [")
+    assert f"({retrieval['chance']:.0%}; 2 genres)" in probed_row[7]
     assert probed_row[8] == (f"{realism['mean_auc']:.2f} [{realism['interval'][0]:.2f}, "
                              f"{realism['interval'][1]:.2f}]")
     song = student["test"]["song"]

@@ -97,8 +97,10 @@ def sentence(feature: str, llm: str, real: str, mean_llm: float, mean_real: floa
         return (f"LLM {llm} has a {abs(change):.0f}% {'larger' if more else 'smaller'} share of {phrase(feature)} "
                 f"than real {real} {values}")
     if feature == "distinct_pitch_classes" or feature.endswith("_notes_per_bar"):
-        return f"LLM {llm} has {abs(change):.0f}% {'more' if more else 'fewer'} {phrase(feature)} than real {real} {values}"
-    return f"LLM {llm}'s {phrase(feature)} is {abs(change):.0f}% {'higher' if more else 'lower'} than real {real}'s {values}"
+        return (f"LLM {llm} has {abs(change):.0f}% {'more' if more else 'fewer'} {phrase(feature)} "
+                f"than real {real} {values}")
+    return (f"LLM {llm}'s {phrase(feature)} is {abs(change):.0f}% {'higher' if more else 'lower'} "
+            f"than real {real}'s {values}")
 
 
 def ranked(gap: dict[str, np.ndarray], llm: str, real: str, top: int | None = None) -> list[dict]:

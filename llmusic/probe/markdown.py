@@ -48,7 +48,8 @@ def render(result: dict) -> str:
         "## Headline",
         "",
         *_table(["number", "value", "95% interval", "label-blind reference", "real vs real (halves)"], [
-            [f"genre retrieval ({retrieval['scored_genres']} mapped {result['label']}s)", _num(retrieval["accuracy"], ".0%"),
+            [f"{result['label']} retrieval ({retrieval['scored_genres']} mapped {result['label']}s)",
+             _num(retrieval["accuracy"], ".0%"),
              _interval(retrieval["interval"], ".0%"),
              f"permutation chance {_num(retrieval['chance'], '.0%')}, p = {_num(retrieval['p_value'], '.4f')}",
              _num(cal("retrieval", "accuracy"), ".0%")],
@@ -69,7 +70,7 @@ def render(result: dict) -> str:
     dist = result["distance"]
     out += _table(["LLM \\ real", *dist["columns"]],
                   [[row, *(_num(v) for v in values)] for row, values in zip(dist["rows"], dist["value"])])
-    out += ["## Genre retrieval", ""]
+    out += [f"## {result['label'].capitalize()} retrieval", ""]
     out += _table(["LLM " + result["label"], "mapped class", "nearest class", "hit", "hit rate (resamples)",
                    "rank of mapped", "distance to mapped", "95% interval"],
                   [[r["genre"], r["mapped"] if r["scored"] else f"{r['mapped']} (not kept)" if r["mapped"] else "-",
