@@ -26,9 +26,11 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"midi", "eval"},
     "models": {"midi", "eval"},
     "train": {"midi", "data", "models", "eval"},
-    "report": {"eval"},
+    "report": {"eval", "leaderboard"},
+    "leaderboard": {"probe"},  # reads the probes' results (their file name) and generate runs
     "analysis": {"midi", "parse"},
     "analyze": {"midi", "parse", "analysis"},
+    "probe": {"midi", "data", "eval"},
     "pipeline": GENERATION | {"engine", "generate", "data", "models", "eval", "train", "report", "analysis"},
 }
 

@@ -18,7 +18,7 @@ from llmusic.midi.io import MidiSkip, load_score
 from llmusic.midi.roles import assign_roles
 from llmusic.song import DRUM_TRACK, DURATION, PITCH, START, TRACKS, VELOCITY, Song, empty_events
 
-__all__ = ["MidiSkip", "load_score", "midi_windows", "song_pianoroll"]
+__all__ = ["MidiSkip", "load_score", "midi_windows", "score_notes", "song_pianoroll", "window_starts"]
 
 BEATS_PER_BAR = 4  # windows of real files lie on a 4/4 grid
 PITCHED = [TRACKS.index(role) for role in TRACKS if role != DRUM_TRACK]
@@ -72,8 +72,9 @@ def _four_four_sections(score: symusic.Score, end: int) -> list[tuple[int, int]]
     return sections
 
 
-def _score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
-    """channel, pitch, start, end, velocity of every note of an assigned role."""
+def score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
+    """channel (the role's index in TRACKS), pitch, start, end, velocity of every note of an assigned
+    role, int64 arrays in the file's ticks."""
     parts = []
     for role, indices in assign_roles(score).items():
         for i in indices:
@@ -84,6 +85,26 @@ def _score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
     if not parts:
         return tuple(np.zeros(0, np.int64) for _ in range(5))
     return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def window_starts(score: symusic.Score, music_end: int, time_span_ticks: int, ticks_per_quarter: int,
+                  hop_quarters: float | None = None) -> tuple[list[int], float]:
+    """Where `midi_windows` may start a window of this file (its ticks), and the window's length in them.
+
+    Bar lines of 4/4 sections, every `hop_quarters` (default: the span); a window lies inside one
+    section, except that the last section, running to `music_end`, may end in silence.
+    """
+    hop_quarters = time_span_ticks / ticks_per_quarter if hop_quarters is None else hop_quarters
+    if time_span_ticks <= 0 or hop_quarters <= 0 or hop_quarters % BEATS_PER_BAR:
+        raise ValueError(f"need time_span_ticks > 0 and a hop of whole 4/4 bars, got time_span_ticks="
+                         f"{time_span_ticks} at {ticks_per_quarter} per quarter, hop={hop_quarters} quarters")
+    tpq = score.ticks_per_quarter
+    window, hop = time_span_ticks * tpq / ticks_per_quarter, hop_quarters * tpq  # in this file's ticks
+    starts: list[int] = []
+    for a, b in _four_four_sections(score, music_end):
+        # Only the final section may end in silence; the others must hold the whole window.
+        starts += range(a, b if b == music_end else b - int(window) + 1, int(hop))
+    return starts, window
 
 
 def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: int, steps: int = 128,
@@ -102,20 +123,10 @@ def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: 
     Raises MidiSkip("no_notes") without pitched notes, MidiSkip("no_4_4_grid") when no window has any,
     MidiSkip("too_many_windows") before rolling a file cut into more than `max_windows`.
     """
-    hop_quarters = time_span_ticks / ticks_per_quarter if hop_quarters is None else hop_quarters
-    if time_span_ticks <= 0 or hop_quarters <= 0 or hop_quarters % BEATS_PER_BAR:
-        raise ValueError(f"need time_span_ticks > 0 and a hop of whole 4/4 bars, got time_span_ticks="
-                         f"{time_span_ticks} at {ticks_per_quarter} per quarter, hop={hop_quarters} quarters")
-    tpq = score.ticks_per_quarter
-    window, hop = time_span_ticks * tpq / ticks_per_quarter, hop_quarters * tpq  # in this file's ticks
-    channel, pitch, start, end, vel = _score_notes(score)
+    channel, pitch, start, end, vel = score_notes(score)
     if not np.isin(channel, PITCHED).any():
         raise MidiSkip("no_notes")
-    music_end = int(end.max())
-    starts: list[int] = []
-    for a, b in _four_four_sections(score, music_end):
-        # Only the final section may end in silence; the others must hold the whole window.
-        starts += range(a, b if b == music_end else b - int(window) + 1, int(hop))
+    starts, window = window_starts(score, int(end.max()), time_span_ticks, ticks_per_quarter, hop_quarters)
     if max_windows is not None and len(starts) > max_windows:
         raise MidiSkip("too_many_windows", f"{len(starts)} windows > {max_windows}")
     rolls, kept = [], []
