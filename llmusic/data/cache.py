@@ -18,7 +18,7 @@ import numpy as np
 
 from llmusic.config import REPO_ROOT
 
-CODE_VERSION = 1
+CODE_VERSION = 2  # 2: windows on the bar lines of every meter (with the meter of each), sparse rolls
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "llmusic"
 
 

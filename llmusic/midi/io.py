@@ -11,7 +11,8 @@ class MidiSkip(Exception):
     """A file that cannot give piano rolls; `reason` is a short stable key for counting skips.
 
     Keys: "unreadable" (the MIDI library failed; its message is in `detail`), "no_notes" (no
-    pitched notes), "no_4_4_grid" (no pitched notes in a 4/4 section).
+    pitched notes), "no_grid" (no window on the file's bar lines holds pitched notes),
+    "meter_excluded" (none in the meters a data set keeps, e.g. `meters: [4/4]`).
     """
 
     def __init__(self, reason: str, detail: str = "") -> None:

@@ -11,16 +11,19 @@ classifier sees only what is played. See docs/pianoroll.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import NamedTuple
+
 import numpy as np
 import symusic
 
 from llmusic.midi.io import MidiSkip, load_score
+from llmusic.midi.meter import ANY, allowed_meters, window_starts
 from llmusic.midi.roles import assign_roles
 from llmusic.song import DRUM_TRACK, DURATION, PITCH, START, TRACKS, VELOCITY, Song, empty_events
 
-__all__ = ["MidiSkip", "load_score", "midi_windows", "song_pianoroll"]
+__all__ = ["MidiSkip", "Windows", "load_score", "midi_windows", "song_pianoroll"]
 
-BEATS_PER_BAR = 4  # windows of real files lie on a 4/4 grid
 PITCHED = [TRACKS.index(role) for role in TRACKS if role != DRUM_TRACK]
 
 
@@ -56,22 +59,6 @@ def song_pianoroll(song: Song, time_span_ticks: int, steps: int = 128, velocity:
                       ev[:, VELOCITY] if velocity else None, time_span_ticks, steps)
 
 
-def _four_four_sections(score: symusic.Score, end: int) -> list[tuple[int, int]]:
-    """[start, stop) tick ranges in 4/4; no time signature before the first event means 4/4 (MIDI)."""
-    meter_at = {0: (4, 4)}
-    for ts in sorted(score.time_signatures, key=lambda ts: ts.time):  # stable: the last at a tick wins
-        meter_at[ts.time] = (ts.numerator, ts.denominator)
-    times = [t for t in sorted(meter_at) if t < end] + [end]
-    sections: list[tuple[int, int]] = []
-    for a, b in zip(times[:-1], times[1:]):
-        if meter_at[a] != (4, 4):
-            continue
-        if sections and sections[-1][1] == a:  # a repeated 4/4 event continues the same grid
-            a = sections.pop()[0]
-        sections.append((a, b))
-    return sections
-
-
 def _score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
     """channel, pitch, start, end, velocity of every note of an assigned role."""
     parts = []
@@ -86,41 +73,49 @@ def _score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
+class Windows(NamedTuple):
+    """The windows of one file: (W, 4, 128, steps) float32 rolls, (W,) int64 start ticks, and the
+    meter ("3/4") at each start."""
+
+    rolls: np.ndarray
+    starts: np.ndarray
+    meters: list[str]
+
+
 def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: int, steps: int = 128,
-                 hop_quarters: float | None = None, velocity: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Rolls of a real file cut into windows of a constraint set's span on the file's own beat grid.
+                 hop_quarters: float | None = None, velocity: bool = False,
+                 meters: str | Iterable[str] = ANY) -> Windows:
+    """Rolls of a real file cut into windows of a constraint set's span on the file's own bar lines.
 
     A window spans `time_span_ticks` ticks at `ticks_per_quarter` (the constraint set's units: 7680
     at 480 is 16 quarter notes), i.e. as many quarter notes of the file, whatever its own ticks per
-    quarter. Windows start on bar lines of 4/4 sections (so tempo does not matter), every
-    `hop_quarters` (default: the span, i.e. no overlap; must be whole bars). A window lies inside
-    one 4/4 section; the last section runs to the end of the music, and its final window may be
-    padded with silence. Windows without pitched notes are dropped.
-    Returns (W, 4, 128, steps) float32 rolls and (W,) int64 start ticks.
-    Raises MidiSkip("no_notes") without pitched notes, MidiSkip("no_4_4_grid") when no window has any.
+    quarter and whatever its meter. Windows start on bar lines (so tempo does not matter) of every
+    meter, or of the `meters` listed (e.g. ["4/4"]: 4/4 sections only), at least `hop_quarters`
+    apart (default: the span, no overlap); the rules are in llmusic.midi.meter. Windows without
+    pitched notes are dropped.
+    Raises MidiSkip("no_notes") without pitched notes; MidiSkip("meter_excluded") when no window of
+    the allowed meters holds any, MidiSkip("no_grid") when, with every meter allowed, none does
+    (only malformed time signatures, or notes between windows only).
     """
     hop_quarters = time_span_ticks / ticks_per_quarter if hop_quarters is None else hop_quarters
-    if time_span_ticks <= 0 or hop_quarters <= 0 or hop_quarters % BEATS_PER_BAR:
-        raise ValueError(f"need time_span_ticks > 0 and a hop of whole 4/4 bars, got time_span_ticks="
-                         f"{time_span_ticks} at {ticks_per_quarter} per quarter, hop={hop_quarters} quarters")
+    if time_span_ticks <= 0 or hop_quarters <= 0:
+        raise ValueError(f"need time_span_ticks > 0 and hop_quarters > 0, got time_span_ticks={time_span_ticks} "
+                         f"at {ticks_per_quarter} per quarter, hop={hop_quarters} quarters")
+    allowed = allowed_meters(meters)
     tpq = score.ticks_per_quarter
     window, hop = time_span_ticks * tpq / ticks_per_quarter, hop_quarters * tpq  # in this file's ticks
     channel, pitch, start, end, vel = _score_notes(score)
     if not np.isin(channel, PITCHED).any():
         raise MidiSkip("no_notes")
-    music_end = int(end.max())
-    starts: list[int] = []
-    for a, b in _four_four_sections(score, music_end):
-        # Only the final section may end in silence; the others must hold the whole window.
-        starts += range(a, b if b == music_end else b - int(window) + 1, int(hop))
+    starts, names = window_starts(score, int(end.max()), window, hop, allowed)
     rolls, kept = [], []
-    for w in starts:
+    for k, w in enumerate(starts.tolist()):
         inside = (start < w + window) & (end > w)
         roll = _rasterise(channel[inside], pitch[inside], start[inside] - w, end[inside] - w,
                           vel[inside] if velocity else None, window, steps)
         if roll[PITCHED].any():
             rolls.append(roll)
-            kept.append(w)
+            kept.append(k)
     if not rolls:
-        raise MidiSkip("no_4_4_grid")
-    return np.stack(rolls), np.asarray(kept, dtype=np.int64)
+        raise MidiSkip("no_grid" if allowed is None else "meter_excluded")
+    return Windows(np.stack(rolls), starts[kept], [names[k] for k in kept])
