@@ -26,10 +26,13 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"midi", "eval"},
     "models": {"midi", "eval"},
     "train": {"midi", "data", "models", "eval"},
-    "report": {"eval"},
+    "runs": {"eval"},  # reading finished train runs, grouping seeds, paired tests between two runs
+    "sweep_report": set(),  # the pipeline cells' table, CSV and chart
+    "report": {"eval", "runs", "sweep_report"},
     "analysis": {"midi", "parse"},
     "analyze": {"midi", "parse", "analysis"},
-    "pipeline": GENERATION | {"engine", "generate", "data", "models", "eval", "train", "report", "analysis"},
+    "pipeline": GENERATION | {"engine", "generate", "data", "models", "eval", "train", "runs", "sweep_report",
+                              "report", "analysis"},
 }
 
 
