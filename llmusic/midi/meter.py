@@ -74,8 +74,8 @@ def allowed_meters(meters: str | Iterable[str]) -> frozenset[str] | None:
     return names
 
 
-def window_starts(score: symusic.Score, end: int, window: float, hop: float,
-                  meters: frozenset[str] | None = None) -> tuple[np.ndarray, list[str]]:
+def bar_window_starts(score: symusic.Score, end: int, window: float, hop: float,
+                      meters: frozenset[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """Start ticks of windows of `window` ticks every `hop` ticks or more, on bar lines, and the meter
     at each start.
 

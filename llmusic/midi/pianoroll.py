@@ -18,11 +18,11 @@ import numpy as np
 import symusic
 
 from llmusic.midi.io import MidiSkip, load_score
-from llmusic.midi.meter import ANY, allowed_meters, window_starts
+from llmusic.midi.meter import ANY, allowed_meters, bar_window_starts
 from llmusic.midi.roles import assign_roles
 from llmusic.song import DRUM_TRACK, DURATION, PITCH, START, TRACKS, VELOCITY, Song, empty_events
 
-__all__ = ["MidiSkip", "Windows", "load_score", "midi_windows", "song_pianoroll"]
+__all__ = ["MidiSkip", "Windows", "load_score", "midi_windows", "score_notes", "song_pianoroll", "window_starts"]
 
 PITCHED = [TRACKS.index(role) for role in TRACKS if role != DRUM_TRACK]
 
@@ -59,8 +59,9 @@ def song_pianoroll(song: Song, time_span_ticks: int, steps: int = 128, velocity:
                       ev[:, VELOCITY] if velocity else None, time_span_ticks, steps)
 
 
-def _score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
-    """channel, pitch, start, end, velocity of every note of an assigned role."""
+def score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
+    """channel (the role's index in TRACKS), pitch, start, end, velocity of every note of an assigned
+    role, int64 arrays in the file's ticks."""
     parts = []
     for role, indices in assign_roles(score).items():
         for i in indices:
@@ -71,6 +72,26 @@ def _score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
     if not parts:
         return tuple(np.zeros(0, np.int64) for _ in range(5))
     return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def _window_and_hop(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: int,
+                    hop_quarters: float | None) -> tuple[float, float]:
+    """A window and the hop between window starts, in this file's ticks."""
+    hop_quarters = time_span_ticks / ticks_per_quarter if hop_quarters is None else hop_quarters
+    if time_span_ticks <= 0 or hop_quarters <= 0:
+        raise ValueError(f"need time_span_ticks > 0 and hop_quarters > 0, got time_span_ticks={time_span_ticks} "
+                         f"at {ticks_per_quarter} per quarter, hop={hop_quarters} quarters")
+    tpq = score.ticks_per_quarter
+    return time_span_ticks * tpq / ticks_per_quarter, hop_quarters * tpq
+
+
+def window_starts(score: symusic.Score, music_end: int, time_span_ticks: int, ticks_per_quarter: int,
+                  hop_quarters: float | None = None, meters: str | Iterable[str] = ANY) -> tuple[list[int], float]:
+    """Where `midi_windows` may start a window of this file (its ticks), and the window's length in
+    them: bar lines of the allowed meters, as llmusic.midi.meter says."""
+    window, hop = _window_and_hop(score, time_span_ticks, ticks_per_quarter, hop_quarters)
+    starts, _ = bar_window_starts(score, music_end, window, hop, allowed_meters(meters))
+    return starts.tolist(), window
 
 
 class Windows(NamedTuple):
@@ -97,17 +118,12 @@ def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: 
     the allowed meters holds any, MidiSkip("no_grid") when, with every meter allowed, none does
     (only malformed time signatures, or notes between windows only).
     """
-    hop_quarters = time_span_ticks / ticks_per_quarter if hop_quarters is None else hop_quarters
-    if time_span_ticks <= 0 or hop_quarters <= 0:
-        raise ValueError(f"need time_span_ticks > 0 and hop_quarters > 0, got time_span_ticks={time_span_ticks} "
-                         f"at {ticks_per_quarter} per quarter, hop={hop_quarters} quarters")
+    window, hop = _window_and_hop(score, time_span_ticks, ticks_per_quarter, hop_quarters)
     allowed = allowed_meters(meters)
-    tpq = score.ticks_per_quarter
-    window, hop = time_span_ticks * tpq / ticks_per_quarter, hop_quarters * tpq  # in this file's ticks
-    channel, pitch, start, end, vel = _score_notes(score)
+    channel, pitch, start, end, vel = score_notes(score)
     if not np.isin(channel, PITCHED).any():
         raise MidiSkip("no_notes")
-    starts, names = window_starts(score, int(end.max()), window, hop, allowed)
+    starts, names = bar_window_starts(score, int(end.max()), window, hop, allowed)
     rolls, kept = [], []
     for k, w in enumerate(starts.tolist()):
         inside = (start < w + window) & (end > w)
