@@ -20,6 +20,7 @@ from llmusic.config import resolve_path
 from llmusic.data.label_map import LabelMap
 from llmusic.data.rolls import RollDataset
 from llmusic.midi import MidiSkip, Windows, read_midi, song_pianoroll
+from llmusic.midi.features import song_features
 from llmusic.midi.meter import ANY
 from llmusic.midi.pianoroll import PITCHED
 from llmusic.run_dir import GenerateRun
@@ -79,6 +80,11 @@ class LlmMidiDataset(RollDataset):
         if self.allowed_meters != ANY and meter not in self.allowed_meters:
             raise MidiSkip("meter_excluded", f"{path}: {meter}")
         return Windows(roll[None], np.zeros(1, dtype=np.int64), [meter])
+
+    def song_features(self, path: Path, starts: np.ndarray) -> np.ndarray:
+        if not self.from_song:
+            return super().song_features(path, starts)
+        return song_features(read_midi(path), self.time_span_ticks, self.ticks_per_quarter)[None]
 
     def roll_params(self) -> dict:
         return {**super().roll_params(), "from_song": self.from_song}

@@ -7,9 +7,8 @@ logits. A subclass says which files to roll and what labels they carry; this bas
 folds by song and keeps the requested split.
 
 Rolls are binary, so they are kept bit-packed along time (8 KB a window) and unpacked to float32
-per item: 13,000 windows of the LMD subset take 107 MB instead of 3.4 GB. On disk only the non-zero
-bytes of the packed rolls are stored (with their distance from the previous one): 44,000 windows
-of the combined Lakh folders take 5 MB and load in well under a second.
+per item: 13,000 windows of the LMD subset take 107 MB instead of 3.4 GB. On disk only their
+non-zero bytes are stored (llmusic.data.roll_store).
 """
 
 from __future__ import annotations
@@ -26,13 +25,15 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from llmusic.data.cache import ArrayCache, fingerprint
+from llmusic.data.roll_store import nonzero_bytes, packed_windows, stored
 from llmusic.midi import MidiSkip, Windows, load_score, midi_windows
+from llmusic.midi.features import FEATURE_NAMES, window_features
 from llmusic.midi.meter import ANY, allowed_meters
-from llmusic.song import TRACKS
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test", "all")
+INPUTS = ("rolls", "features")
 
 
 def stratified_folds(strata: Sequence[str], n_folds: int, seed: int) -> np.ndarray:
@@ -63,20 +64,24 @@ class RollDataset(Dataset):
     `meters`: "any" (windows on the bar lines of every meter) or a list such as ["4/4"] (windows in
     those meters only; files without one are skipped as `meter_excluded`). `shuffle_labels`: a
     seed, and the songs' labels are permuted among the songs of this split (class counts kept): the
-    control of what a model learns from the data without its labels.
+    control of what a model learns from the data without its labels. `inputs="features"`: an item
+    is the (F,) note statistics of its window (llmusic.midi.features) instead of its roll: the same
+    windows, labels and splits, for the feature baseline.
     """
 
     def __init__(self, *, time_span_ticks: int, ticks_per_quarter: int, split: str = "all", fold: int = 0,
                  n_folds: int = 5, seed: int = 0, multilabel: bool = False, steps: int = 128,
                  hop_quarters: float | None = None, max_windows_per_song: int | None = None,
                  meters: str | Sequence[str] = ANY, keep_unscored: bool = False, shuffle_labels: int | None = None,
-                 cache_dir: str | os.PathLike | None = None) -> None:
+                 inputs: str = "rolls", cache_dir: str | os.PathLike | None = None) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if not 0 <= fold < n_folds:
             raise ValueError(f"fold must lie in [0, {n_folds}), got {fold}")
         if steps % 8:
             raise ValueError(f"steps must be a multiple of 8 (rolls are bit-packed), got {steps}")
+        if inputs not in INPUTS:
+            raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
         self.split, self.fold, self.n_folds, self.seed = split, fold, n_folds, seed
         self.multilabel = multilabel
         self.time_span_ticks, self.ticks_per_quarter = time_span_ticks, ticks_per_quarter  # 7680 at 480: 4 bars
@@ -84,7 +89,7 @@ class RollDataset(Dataset):
         allowed = allowed_meters(meters)  # checks the setting before any file is read
         self.allowed_meters = ANY if allowed is None else sorted(allowed)
         self.max_windows_per_song = max_windows_per_song
-        self.keep_unscored, self.shuffle_labels = keep_unscored, shuffle_labels
+        self.keep_unscored, self.shuffle_labels, self.inputs = keep_unscored, shuffle_labels, inputs
         self.cache = ArrayCache(cache_dir)
         self.skipped: dict[str, int] = {}
         self.unscored_classes: list[str] = []
@@ -96,11 +101,23 @@ class RollDataset(Dataset):
         return midi_windows(load_score(path), self.time_span_ticks, self.ticks_per_quarter, self.steps,
                             self.hop_quarters, meters=self.allowed_meters)
 
+    def song_features(self, path: Path, starts: np.ndarray) -> np.ndarray:
+        """(W, F) float32 note statistics of the windows of one file starting at `starts` (those of
+        `song_windows`); a window whose pitched notes all started before it gets 0s."""
+        rows = np.zeros((len(starts), len(FEATURE_NAMES)), np.float32)
+        try:
+            found, at = window_features(load_score(path), self.time_span_ticks, self.ticks_per_quarter,
+                                        self.hop_quarters, self.allowed_meters)
+        except MidiSkip:  # pitched notes sound in the windows, but none starts in one
+            return rows
+        rows[np.searchsorted(starts, at)] = found  # every window with a pitched onset is a roll window
+        return rows
+
     def roll_params(self) -> dict:
         """Everything besides the files that the cached rolls depend on."""
         return {"roller": type(self).song_windows.__qualname__, "time_span_ticks": self.time_span_ticks,
                 "ticks_per_quarter": self.ticks_per_quarter, "steps": self.steps, "hop_quarters": self.hop_quarters,
-                "meters": self.allowed_meters}
+                "meters": self.allowed_meters, "inputs": self.inputs}
 
     # --- building -------------------------------------------------------------------------------
 
@@ -112,8 +129,8 @@ class RollDataset(Dataset):
         self.cache_hit = cached is not None
         if cached is not None:
             return cached
-        cells, values, owner, start, meter, reasons = [], [], [], [], [], []
-        size, n_windows = self._window_bytes(), 0
+        cells, values, features, owner, start, meter, reasons = [], [], [], [], [], [], []
+        n_windows = 0
         for i, path in enumerate(tqdm(paths, desc=f"rolling {desc}", leave=False)):
             try:
                 rolls, starts, meters = self.song_windows(path)
@@ -122,18 +139,19 @@ class RollDataset(Dataset):
                 log.debug("skipped %s: %s", path, skip)
                 continue
             reasons.append("")
-            packed = np.packbits(rolls.astype(bool), axis=-1).reshape(-1)
-            nonzero = np.flatnonzero(packed)
-            cells.append(nonzero + n_windows * size)
-            values.append(packed[nonzero])
+            if self.inputs == "features":
+                features.append(self.song_features(path, starts))
+            else:
+                cell, value = nonzero_bytes(rolls, n_windows)
+                cells.append(cell)
+                values.append(value)
             n_windows += len(rolls)
             owner.append(np.full(len(rolls), i, dtype=np.int64))
             start.append(np.asarray(starts, dtype=np.int64))
             meter += meters
-        cell = np.concatenate(cells) if cells else np.zeros(0, np.int64)
         arrays = {
-            "cell_gap": np.diff(cell, prepend=0).astype(np.uint32),  # a window's 8 KB are ~98% zero bytes
-            "value": np.concatenate(values) if values else np.zeros(0, np.uint8),
+            **stored(cells, values),  # llmusic.data.roll_store: the non-zero bytes of the bit-packed rolls
+            "features": np.concatenate(features) if features else np.zeros((0, len(FEATURE_NAMES)), np.float32),
             "owner": np.concatenate(owner) if owner else np.zeros(0, np.int64),
             "start": np.concatenate(start) if start else np.zeros(0, np.int64),
             "meter": np.asarray(meter, dtype=str),
@@ -142,22 +160,6 @@ class RollDataset(Dataset):
         }
         self.cache.save("rolls", key, arrays)
         return arrays
-
-    def _window_bytes(self) -> int:
-        return len(TRACKS) * 128 * self.steps // 8
-
-    def _packed_windows(self, arrays: dict[str, np.ndarray], windows: np.ndarray) -> np.ndarray:
-        """(len(windows), 4, 128, steps / 8) bit-packed rolls of the chosen windows, from the stored
-        non-zero bytes (60x smaller than the dense rolls, compressed or not, and 10x faster to load)."""
-        size = self._window_bytes()
-        cell = np.cumsum(arrays["cell_gap"], dtype=np.int64)
-        row = np.full(len(arrays["owner"]), -1, dtype=np.int64)
-        row[windows] = np.arange(len(windows))
-        dest = row[cell // size]
-        keep = dest >= 0
-        out = np.zeros(len(windows) * size, np.uint8)
-        out[dest[keep] * size + cell[keep] % size] = arrays["value"][keep]
-        return out.reshape(len(windows), len(TRACKS), 128, self.steps // 8)
 
     def _build(self, paths: Sequence[Path], names: Sequence[str], labels: Sequence[Sequence[str]],
                classes: Sequence[str], skipped: Counter, desc: str, unscored: Sequence[str] = ()) -> None:
@@ -204,7 +206,10 @@ class RollDataset(Dataset):
         windows = np.flatnonzero(song_of_window >= 0)
         if self.max_windows_per_song is not None:
             windows = self._thin(windows, song_of_window[windows], self.max_windows_per_song)
-        self.packed = self._packed_windows(arrays, windows)
+        if self.inputs == "features":
+            self.features = arrays["features"][windows]
+        else:
+            self.packed = packed_windows(arrays, len(arrays["owner"]), windows, self.steps)
         self.starts = arrays["start"][windows]
         self.meters = arrays["meter"][windows]
         self.song_ids = song_of_window[windows]
@@ -240,7 +245,10 @@ class RollDataset(Dataset):
         return len(self.song_ids)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        x = np.unpackbits(self.packed[i], axis=-1, count=self.steps).astype(np.float32)  # (4, 128, steps)
+        if self.inputs == "features":
+            x = self.features[i]  # (F,)
+        else:
+            x = np.unpackbits(self.packed[i], axis=-1, count=self.steps).astype(np.float32)  # (4, 128, steps)
         y = self.song_labels[self.song_ids[i]]
         return torch.from_numpy(x), torch.as_tensor(y), int(self.song_ids[i])
 
