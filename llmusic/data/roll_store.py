@@ -1,7 +1,7 @@
 """Piano rolls as the roll cache stores them: bit-packed along time (8 KB a 4 x 128 x 128 window),
 and of those bytes only the non-zero ones, each with its distance from the previous one. A roll is
 ~98% silence, so 44,000 windows of the combined Lakh folders take 5 MB on disk and load in well
-under a second; the dense bit-packed windows are rebuilt for the windows a data set keeps.
+under a second; a window's dense bit-packed roll is rebuilt when a data set's item is read.
 """
 
 from __future__ import annotations
@@ -31,14 +31,31 @@ def stored(cells: list[np.ndarray], values: list[np.ndarray]) -> dict[str, np.nd
             "value": np.concatenate(values) if values else np.zeros(0, np.uint8)}
 
 
-def packed_windows(arrays: dict[str, np.ndarray], n_windows: int, windows: np.ndarray, steps: int) -> np.ndarray:
-    """(len(windows), 4, 128, steps / 8) bit-packed rolls of the chosen windows (of `n_windows`)."""
-    size = window_bytes(steps)
-    cell = np.cumsum(arrays["cell_gap"], dtype=np.int64)
-    row = np.full(n_windows, -1, dtype=np.int64)
-    row[windows] = np.arange(len(windows))
-    dest = row[cell // size]
-    keep = dest >= 0
-    out = np.zeros(len(windows) * size, np.uint8)
-    out[dest[keep] * size + cell[keep] % size] = arrays["value"][keep]
-    return out.reshape(len(windows), len(TRACKS), 128, steps // 8)
+class PackedWindows:
+    """The chosen windows' bit-packed rolls, kept as their non-zero bytes: `[i]` rebuilds window i
+    as a (4, 128, steps / 8) uint8 array (microseconds), so a data set holds a few bytes per note
+    rather than 8 KB per window, and building one from the cache never writes a dense array."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], n_windows: int, windows: np.ndarray, steps: int) -> None:
+        self.steps, self.size = steps, window_bytes(steps)
+        cell = np.cumsum(arrays["cell_gap"], dtype=np.int64)
+        bounds = np.searchsorted(cell, np.arange(n_windows + 1) * self.size)  # (n_windows + 1,) byte ranges
+        lo, hi = bounds[windows], bounds[np.asarray(windows) + 1]
+        self.offsets = np.concatenate([[0], np.cumsum(hi - lo)])  # (len(windows) + 1,)
+        take = np.repeat(lo - self.offsets[:-1], hi - lo) + np.arange(self.offsets[-1])
+        self.cell = (cell[take] % self.size).astype(np.int32)  # the byte's place inside its window
+        self.value = arrays["value"][take]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        a, b = self.offsets[i], self.offsets[i + 1]
+        out = np.zeros(self.size, np.uint8)
+        out[self.cell[a:b]] = self.value[a:b]
+        return out.reshape(len(TRACKS), 128, self.steps // 8)
+
+    def dense(self) -> np.ndarray:
+        """(W, 4, 128, steps / 8) every window at once (for checks; 8 KB a window)."""
+        return np.stack([self[i] for i in range(len(self))]) if len(self) else np.zeros(
+            (0, len(TRACKS), 128, self.steps // 8), np.uint8)
