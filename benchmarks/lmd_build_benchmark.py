@@ -24,7 +24,7 @@ from hydra.utils import instantiate
 
 from benchmarks.tables import add_table_dir, machine, write_table
 from llmusic.config import compose_config
-from llmusic.data.roll_store import PackedWindows
+from llmusic.data.roll_store import SparseWindows
 
 
 def build(cache_dir: Path, *overrides: str):
@@ -65,7 +65,7 @@ def main() -> None:
             stored = {k: npz[k] for k in npz.files}
         n_windows = len(stored["owner"])
         dense = Path(tmp) / "dense.npz"
-        np.savez_compressed(dense, packed=PackedWindows(stored, n_windows, np.arange(n_windows), data.steps).dense(),
+        np.savez_compressed(dense, packed=SparseWindows(stored, n_windows, np.arange(n_windows), data.steps).dense(),
                             owner=stored["owner"], start=stored["start"], reason=stored["reason"], paths=stored["paths"])
 
         def load_dense(_):

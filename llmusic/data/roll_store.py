@@ -31,7 +31,7 @@ def stored(cells: list[np.ndarray], values: list[np.ndarray]) -> dict[str, np.nd
             "value": np.concatenate(values) if values else np.zeros(0, np.uint8)}
 
 
-class PackedWindows:
+class SparseWindows:
     """The chosen windows' bit-packed rolls, kept as their non-zero bytes: `[i]` rebuilds window i
     as a (4, 128, steps / 8) uint8 array (microseconds), so a data set holds a few bytes per note
     rather than 8 KB per window, and building one from the cache never writes a dense array."""

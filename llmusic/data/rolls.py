@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from llmusic.data.cache import ArrayCache, fingerprint
-from llmusic.data.roll_store import PackedWindows, nonzero_bytes, stored
+from llmusic.data.roll_store import SparseWindows, nonzero_bytes, stored
 from llmusic.midi import MidiSkip, Windows, load_score, midi_windows
 from llmusic.midi.features import FEATURE_NAMES, window_features
 from llmusic.midi.meter import ANY, allowed_meters
@@ -209,7 +209,7 @@ class RollDataset(Dataset):
         if self.inputs == "features":
             self.features = arrays["features"][windows]
         else:
-            self.packed = PackedWindows(arrays, len(arrays["owner"]), windows, self.steps)
+            self.packed = SparseWindows(arrays, len(arrays["owner"]), windows, self.steps)
         self.starts = arrays["start"][windows]
         self.meters = arrays["meter"][windows]
         self.song_ids = song_of_window[windows]
