@@ -79,11 +79,11 @@ def _flat(tree, prefix: str = "") -> dict[str, object]:
 
 def run_identity(run: Run, ignore: Sequence[str] = ()) -> str:
     """The run's saved config without its seed, what the seed sets, the run's own paths and the
-    `ignore`d keys; and its variant."""
+    `ignore`d keys; with its experiment and variant."""
     own = str(run.config.get("paths", {}).get("output_dir", run.dir))
     kept = {k: v for k, v in _flat(run.config).items() if k not in SEEDED and k not in ignore
             and not k.startswith("paths.") and not (isinstance(v, str) and own in v)}
-    return json.dumps([kept, run.variant], sort_keys=True, default=str)
+    return json.dumps([run.experiment, run.variant, kept], sort_keys=True, default=str)
 
 
 def group_runs(runs: Iterable[Run], ignore: Sequence[str] = ()) -> list[list[Run]]:
