@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -218,14 +219,14 @@ def objective_value(cell: dict, objective: DictConfig) -> float:
 
 
 def print_cell(cell: dict, console: Console | None = None) -> None:
-    """The cell's results: every headline test metric beside chance and the paper's number."""
-    console = console or Console()
+    """The cell's results: every headline test metric beside its baselines and the paper's number."""
+    console = console or Console(width=None if sys.stdout.isatty() else 150)  # logs: no 80-column wrap
     gen = cell["generate"]
     cost = "n/a" if gen["cost_usd"] is None else f"${gen['cost_usd']:.2f}"
     table = Table(title=f"{' '.join(f'{k}={v}' for k, v in cell['choices'].items())}: "
                         f"{gen['songs']} songs, valid {gen['valid_rate']:.1%}, {gen['requests']} requests, cost {cost}")
-    for column in ("student", "test data", "metric", "this run", "95% CI", "majority", "chance", "paper", "note"):
-        table.add_column(column, justify="right" if column in ("this run", "majority", "chance", "paper") else "left")
+    for column in ("student", "test data", "metric", "this run [95% CI]", "majority", "chance", "paper", "note"):
+        table.add_column(column, justify="right" if column in ("majority", "chance", "paper") else "left")
     for name, student in cell["students"].items():
         for metric in student["headline"]:
             result = student["test"].get(metric)
@@ -233,10 +234,9 @@ def print_cell(cell: dict, console: Console | None = None) -> None:
                 continue
             paper = student["paper"].get(metric, {})
             interval = result.get("interval")
-            table.add_row(name, student["test_data"], metric, fmt_cell(result["value"]),
-                          f"{interval[0]:.3f}-{interval[1]:.3f}" if interval else "-",
-                          fmt_cell(result.get("majority")), fmt_cell(result["chance"]), fmt_cell(paper.get("value")),
-                          result_note(result))
+            value = fmt_cell(result["value"]) + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+            table.add_row(name, student["test_data"], metric, value, fmt_cell(result.get("majority")),
+                          fmt_cell(result["chance"]), fmt_cell(paper.get("value")), result_note(result))
     console.print(table)
     rows = {p["row"] for s in cell["students"].values() for p in s["paper"].values()}
     if rows:
