@@ -6,9 +6,8 @@ Builds the TOP-MAGD data set over every labelled Lakh file under `--root` (../sh
 lmd_subset and lmd_extra folders together, 1,716 files labelled in TOP-MAGD or MASD) from an empty
 roll cache, each build in a fresh process whose peak resident memory (ru_maxrss) the kernel reports
 when it exits. Two ways, alternating in the same run: `this code` (each window bit-packed as it is
-made into one buffer grown in place, files over the note and window guards skipped before rolling)
-and `before` (the code this replaced: a file's windows made as float32 rolls, stacked and packed,
-the files' arrays kept in a list and joined at the end). A third row, `imports only`, is a process
+made and only its non-zero bytes kept, files over the note and window guards skipped before
+rolling) and `before` (a file's windows made as float32 rolls, stacked, then packed). A third row, `imports only`, is a process
 that imports the same modules and builds nothing: the floor both stand on. Table roll_memory.md/.csv:
 median peak MB and median seconds over the rounds, songs, windows and files skipped while rolling.
 """
@@ -28,9 +27,8 @@ import numpy as np
 
 from benchmarks.tables import add_table_dir, machine, write_table
 from llmusic.config import REPO_ROOT
-from llmusic.data import rolls
 from llmusic.data.lmd import LakhMidiDataset
-from llmusic.midi import load_score, midi_windows
+from llmusic.midi import Windows, load_score, midi_windows
 
 WAYS = ("imports only", "this code", "before")
 
@@ -39,22 +37,10 @@ class PackedAfter(LakhMidiDataset):
     """Before: a file's windows as float32 rolls, stacked, then packed."""
 
     def song_windows(self, path):
-        rolls, starts = midi_windows(load_score(path, self.max_notes_per_file), self.time_span_ticks,
-                                     self.ticks_per_quarter, self.steps, self.hop_quarters)
-        return np.packbits(rolls.astype(bool), axis=-1), starts
-
-
-class JoinedAtTheEnd:
-    """Before: every file's packed windows kept in a list and joined once all are rolled."""
-
-    def __init__(self, width: int) -> None:
-        self.parts, self.width = [], width
-
-    def add(self, rows: np.ndarray) -> None:
-        self.parts.append(rows)
-
-    def done(self) -> np.ndarray:
-        return np.concatenate(self.parts) if self.parts else np.zeros((0, 4, 128, self.width), np.uint8)
+        rolls, starts, meters = midi_windows(load_score(path, self.max_notes_per_file), self.time_span_ticks,
+                                             self.ticks_per_quarter, self.steps, self.hop_quarters,
+                                             meters=self.allowed_meters, max_windows=self.max_windows_per_file)
+        return Windows(np.packbits(rolls.astype(bool), axis=-1), starts, meters)
 
 
 def build(way: str, root: str, cache_dir: str) -> None:
@@ -62,8 +48,6 @@ def build(way: str, root: str, cache_dir: str) -> None:
     if way == "imports only":
         print(json.dumps({}))
         return
-    if way == "before":
-        rolls.PackedWindows = JoinedAtTheEnd
     cls = LakhMidiDataset if way == "this code" else PackedAfter
     dataset = cls(root=root, labels=os.path.join(root, "labels", "midi_genre_map.json"), taxonomy="topmagd",
                   time_span_ticks=7680, ticks_per_quarter=480, cache_dir=cache_dir)

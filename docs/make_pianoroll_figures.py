@@ -58,7 +58,7 @@ def song_figure(constraints) -> Path:
 def lmd_figure(midi_path: Path, constraints, n_windows: int = 3) -> Path:
     score = load_score(midi_path)
     roles = assign_roles(score)
-    windows, starts = midi_windows(score, constraints.time_span_ticks, constraints.ticks_per_quarter)
+    windows, starts, _ = midi_windows(score, constraints.time_span_ticks, constraints.ticks_per_quarter)
     names = {role: [score.tracks[i].name.strip() or f"#{i}" for i in idx] for role, idx in roles.items()}
     fig, axes = plt.subplots(n_windows, 4, figsize=(12, 2.6 * n_windows), sharey=True, squeeze=False)
     spread = np.linspace(0, len(starts) - 1, n_windows).round().astype(int)  # beginning, middle, end
@@ -85,7 +85,7 @@ def pick_lmd_files(midi_dir: Path, constraints, n: int = 2) -> list[Path]:
         score = load_score(path)
         roles = assign_roles(score)
         try:
-            _, starts = midi_windows(score, constraints.time_span_ticks, constraints.ticks_per_quarter)
+            starts = midi_windows(score, constraints.time_span_ticks, constraints.ticks_per_quarter).starts
             if all(roles.values()) and len(roles["chords"]) <= 3 and len(starts) >= 3:
                 picked.append(path)
         except MidiSkip:

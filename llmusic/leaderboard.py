@@ -67,7 +67,7 @@ def _real_side(probe: dict) -> str:
 
 def _student_cells(trained: Sequence) -> list[str]:
     """CNN macro-F1 and melody MAP of the train runs of one generate run (objects with .experiment,
-    .is_classification and .metrics, as `llmusic.report.collect_runs` gives)."""
+    .is_classification and .metrics, as `llmusic.runs.collect_runs` gives)."""
     genre = [r for r in trained if r.is_classification and r.experiment.startswith("genre")]
     melody = [r for r in trained if not r.is_classification and MELODY_SCORING in r.metrics["test"]]
     cells = ["-", "-"]

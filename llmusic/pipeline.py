@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,7 @@ from llmusic.config import compose_config, finished_with, resolve_path, user_err
 from llmusic.eval.paper_numbers import numbers_for
 from llmusic.files import DamagedFile, read_json, write_json_atomic
 from llmusic.generate import generate
-from llmusic.report import CELL_FILE, fmt_cell, write_sweep_report
+from llmusic.sweep_report import CELL_FILE, fmt_cell, write_sweep_report
 from llmusic.run_dir import GenerateRun
 from llmusic.train import train
 
@@ -98,7 +99,8 @@ def run_student(cfg: DictConfig, name: str, spec: DictConfig, llm_run: Path, cel
     out_dir = cell_dir / "train" / name
     overrides = [*cfg.train_overrides, *spec.overrides]
     run = train_config(cfg, name, [f"experiment={spec.experiment}", *overrides], llm_run, out_dir)
-    real_data = [resolve_path(OmegaConf.select(run, key)) for key in spec.real_data]
+    named = [OmegaConf.select(run, key) for key in spec.real_data]  # a path or a list of paths each
+    real_data = [resolve_path(p) for value in named for p in (value if OmegaConf.is_list(value) else [value])]
     missing = [str(path) for path in real_data if not path.exists()]
     if missing:
         print(f"[{name}] {spec.real_data_hint}\n[{name}] missing: {', '.join(missing)}: "
@@ -123,18 +125,24 @@ def run_student(cfg: DictConfig, name: str, spec: DictConfig, llm_run: Path, cel
     }
 
 
-def flat_test_metrics(test: dict) -> dict[str, dict[str, float]]:
-    """metrics.json's `test` section -> {"<level>/<metric>": {"value", "chance"[, "majority"]}}.
+def flat_test_metrics(test: dict) -> dict[str, dict]:
+    """metrics.json's `test` section -> {"<level>/<metric>": {"value", "chance"[, "majority", ...]}}.
 
     Classification reports keep parallel model / chance / majority score dicts per level (window,
-    song); ranking reports keep a value and a chance per metric and method (cosine, likelihood).
+    song, song_open), a bootstrap interval per score (song levels), which score is the headline and
+    which fall below the majority baseline; ranking reports keep a value and a chance per metric
+    and method (cosine, likelihood).
     """
     flat = {}
     for level, report in test.items():
         if "model" in report:
             for key, value in report["model"].items():
-                flat[f"{level}/{key}"] = {"value": value, "chance": report["chance"][key],
-                                          "majority": report["majority"][key]}
+                flat[f"{level}/{key}"] = {
+                    "value": value, "chance": report["chance"][key], "majority": report["majority"][key],
+                    "interval": report.get("interval", {}).get(key), "headline": report.get("headline") == key,
+                    "below_majority": key in report.get("below_majority", ()),
+                    "skew": f"{100 * report['majority_share']:.0f}% {report['majority_class']}"
+                    if report.get("skewed") else None}
         else:
             flat.update({f"{level}/{key}": dict(v) for key, v in report.items() if isinstance(v, dict)})
     return flat
@@ -219,26 +227,40 @@ def objective_value(cell: dict, objective: DictConfig) -> float:
 
 
 def print_cell(cell: dict, console: Console | None = None) -> None:
-    """The cell's results: every headline test metric beside chance and the paper's number."""
-    console = console or Console()
+    """The cell's results: every headline test metric beside its baselines and the paper's number."""
+    console = console or Console(width=None if sys.stdout.isatty() else 150)  # logs: no 80-column wrap
     gen = cell["generate"]
     cost = "n/a" if gen["cost_usd"] is None else f"${gen['cost_usd']:.2f}"
     table = Table(title=f"{' '.join(f'{k}={v}' for k, v in cell['choices'].items())}: "
                         f"{gen['songs']} songs, valid {gen['valid_rate']:.1%}, {gen['requests']} requests, cost {cost}")
-    for column in ("student", "test data", "metric", "this run", "chance", "paper"):
-        table.add_column(column, justify="left" if column in ("student", "test data", "metric") else "right")
+    for column in ("student", "test data", "metric", "this run [95% CI]", "majority", "chance", "paper", "note"):
+        table.add_column(column, justify="right" if column in ("majority", "chance", "paper") else "left")
     for name, student in cell["students"].items():
         for metric in student["headline"]:
-            result = student["test"][metric]
+            result = student["test"].get(metric)
+            if result is None:  # e.g. an open score where the test set has no unscored class
+                continue
             paper = student["paper"].get(metric, {})
-            table.add_row(name, student["test_data"], metric, fmt_cell(result["value"]), fmt_cell(result["chance"]),
-                          fmt_cell(paper.get("value")))
+            interval = result.get("interval")
+            value = fmt_cell(result["value"]) + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+            table.add_row(name, student["test_data"], metric, value, fmt_cell(result.get("majority")),
+                          fmt_cell(result["chance"]), fmt_cell(paper.get("value")), result_note(result))
     console.print(table)
     rows = {p["row"] for s in cell["students"].values() for p in s["paper"].values()}
     if rows:
         console.print(f"paper: {'; '.join(sorted(rows))} (llmusic.eval.paper_numbers has the sources)")
     if any(s["test_data"] != "real" for s in cell["students"].values()):
         console.print("held-out generated songs stand in for missing real data: see the hints above and docs/data.md")
+
+
+def result_note(result: dict) -> str:
+    """What a reader must know about a score: headline on a skewed test set, below the majority baseline."""
+    notes = []
+    if result.get("headline"):
+        notes.append(f"headline (skewed: {result['skew']})" if result.get("skew") else "headline")
+    if result.get("below_majority"):
+        notes.append("below majority")
+    return "; ".join(notes)
 
 
 class SweepReport(Callback):

@@ -24,10 +24,33 @@ from llmusic.secret_guard import check_no_secrets
 OmegaConf.register_new_resolver("llmusic.env_unset", lambda name: not os.environ.get(name), replace=True)
 
 
+def check_protocol(cfg: DictConfig) -> None:
+    """A protocol that names the data sets it is defined on (musicbert: real Lakh files on both
+    sides, no label map) refuses any other, before anything is built."""
+    protocol = cfg.get("protocol") or {}
+    target = protocol.get("data_target")
+    for side in ("train", "test") if target else ():
+        data = cfg.data[side]
+        if data.get("_target_") != target or data.get("label_map") is not None:
+            raise ValueError(f"protocol={protocol.name} is defined on {target} without a label map, but "
+                             f"data.{side} is {data.get('_target_')} with label_map={data.get('label_map')}: "
+                             "use experiment=genre_supervised_topmagd or style_supervised_masd")
+
+
+def variant(cfg: DictConfig) -> dict:
+    """What a run varies besides its experiment, seed and fold: the report's rows keep them apart."""
+    model = OmegaConf.select(cfg, "model.net.arch", default=None) or cfg.model._target_
+    return {"protocol": OmegaConf.select(cfg, "protocol.name", default="paper"),
+            "control": OmegaConf.select(cfg, "control.name", default="none"),
+            "balance": bool(OmegaConf.select(cfg, "data.balance", default=False)),
+            "model": model.rsplit(".", 1)[-1]}
+
+
 def train(cfg: DictConfig) -> dict:
     """Fit on cfg.data.train (validation carved by song), test the best checkpoint on
     cfg.data.test; write config.yaml, metrics.json and artefacts to cfg.paths.output_dir."""
     check_no_secrets(cfg)  # a run composed without the command line (a pipeline cell's) has no Hydra callback
+    check_protocol(cfg)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
@@ -53,6 +76,8 @@ def train(cfg: DictConfig) -> dict:
     metrics = {
         "name": cfg.name,
         "seed": cfg.seed,
+        "fold": cfg.get("fold"),
+        "variant": variant(cfg),
         "checkpoint": os.path.relpath(best, out_dir) if best else None,
         "epochs_trained": trainer.current_epoch,
         "data": data.describe(),

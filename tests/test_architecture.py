@@ -26,12 +26,15 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"midi", "eval"},
     "models": {"midi", "eval"},
     "train": {"midi", "data", "models", "eval"},
-    "report": {"eval", "leaderboard"},
+    "runs": {"eval"},  # reading finished train runs, grouping seeds, paired tests between two runs
+    "sweep_report": set(),  # the pipeline cells' table, CSV and chart
+    "report": {"eval", "runs", "sweep_report", "leaderboard"},
     "leaderboard": {"probe"},  # reads the probes' results (their file name) and generate runs
     "analysis": {"midi", "parse"},
     "analyze": {"midi", "parse", "analysis"},
     "probe": {"midi", "data", "eval"},
-    "pipeline": GENERATION | {"engine", "generate", "data", "models", "eval", "train", "report", "analysis"},
+    "pipeline": GENERATION | {"engine", "generate", "data", "models", "eval", "train", "runs", "sweep_report",
+                              "report", "analysis"},
 }
 
 

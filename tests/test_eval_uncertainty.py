@@ -13,6 +13,7 @@ from llmusic.eval.uncertainty import (
     mean_interval,
     mean_sd,
     paired_permutation_test,
+    paired_swap_test,
 )
 
 
@@ -68,3 +69,21 @@ def test_mean_sd_over_seeds():
     assert mean_sd([0.1, 0.2, 0.3]) == pytest.approx((0.2, 0.1))
     mean, sd = mean_sd([0.5])
     assert mean == 0.5 and math.isnan(sd)
+
+
+def test_paired_swap_test_on_a_statistic_that_is_not_a_mean():
+    """Macro-accuracy over classes (a mean of per-class means): swapping the two systems' outputs
+    item by item is its null; identical outputs give p = 1, a clear gain a small p."""
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 3, 200)
+
+    def macro_accuracy(pred):
+        return np.mean([(pred[target == k] == k).mean() for k in range(3)])
+    good = np.where(rng.random(200) < 0.8, target, rng.integers(0, 3, 200))
+    poor = np.where(rng.random(200) < 0.3, target, rng.integers(0, 3, 200))
+    assert paired_swap_test(macro_accuracy, good, poor, n_resamples=500) < 0.01
+    assert paired_swap_test(macro_accuracy, good, good, n_resamples=50) == 1.0
+    twin = np.where(rng.random(200) < 0.8, target, rng.integers(0, 3, 200))
+    assert paired_swap_test(macro_accuracy, good, twin, n_resamples=500) > 0.05
+    with pytest.raises(ValueError, match="equal-shape"):
+        paired_swap_test(macro_accuracy, good, good[:10])

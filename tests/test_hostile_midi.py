@@ -70,10 +70,11 @@ def test_the_guards_skip_a_pathological_file_before_it_is_rolled(tmp_path):
 
 def test_windows_are_bit_packed_as_they_are_made(real_file):
     score = load_score(real_file)
-    rolls, starts = midi_windows(score, 7680, 480)
-    packed, packed_starts = midi_windows(score, 7680, 480, packed=True)
+    rolls, starts, meters = midi_windows(score, 7680, 480)
+    packed, packed_starts, packed_meters = midi_windows(score, 7680, 480, packed=True)
     assert packed.dtype == np.uint8 and packed.shape == (*rolls.shape[:-1], rolls.shape[-1] // 8)
     assert np.array_equal(np.unpackbits(packed, axis=-1), rolls > 0) and np.array_equal(starts, packed_starts)
+    assert packed_meters == meters
 
 
 def hostile_tree(shared_data: Path, root: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from functools import partial
 
 import lightning as L
@@ -12,11 +13,14 @@ import torch
 from torch.utils.data import Dataset
 from torchmetrics.retrieval import RetrievalHitRate, RetrievalMAP
 
-from llmusic.eval.classification import classification_report, confusion_matrix, plot_confusion, song_level
+from torchmetrics.functional import classification as tmf
+
+from llmusic.eval.classification import (classification_report, confusion_matrix, plot_confusion, score_intervals,
+                                         scores, song_level)
 from llmusic.eval.ranking import chance_map, ranking_report, true_ranks
 from llmusic.midi.phrase import HOLD, PAD, REST, VOCAB_SIZE, encode_phrase
 from llmusic.models.cnn import CNN, CNNConfig
-from llmusic.models.datamodule import TrainTestData, split_by_song
+from llmusic.models.datamodule import TrainTestData, class_balanced_weights, split_by_song
 from llmusic.models.lit_classifier import LitClassifier
 from llmusic.models.lit_completion import LitCompletion
 from llmusic.models.melody_transformer import MelodyTransformer, MelodyTransformerConfig
@@ -149,6 +153,117 @@ def test_multilabel_report():
     assert report["model"]["f1_micro"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
     assert report["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
     assert confusion_matrix(logits, target, 3, multilabel=True).shape == (3, 2, 2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n_classes, n_items", [(2, 7), (5, 40), (13, 200)])
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_scores_are_torchmetrics_scores(seed, n_classes, n_items, multilabel):
+    """The counting implementation (fast enough to bootstrap) gives torchmetrics' numbers, classes
+    nobody has or predicts included."""
+    rng = np.random.default_rng(seed)
+    shape = (n_items, n_classes) if multilabel else (n_items,)
+    high = 2 if multilabel else n_classes - 1  # single-label: the last class never occurs
+    target, pred = rng.integers(0, high, shape), rng.integers(0, high, shape)
+    if seed == 0:
+        pred[:] = 0  # a constant predictor
+    got = scores(pred, target, n_classes, multilabel)
+    p, t = torch.as_tensor(pred), torch.as_tensor(target)
+    if multilabel:
+        kw, f1, precision = {"num_labels": n_classes}, tmf.multilabel_f1_score, tmf.multilabel_precision
+        assert got["accuracy"] == pytest.approx(tmf.multilabel_exact_match(p, t, **kw).item())
+    else:
+        kw, f1, precision = {"num_classes": n_classes}, tmf.multiclass_f1_score, tmf.multiclass_precision
+        assert got["accuracy"] == pytest.approx(tmf.multiclass_accuracy(p, t, average="micro", **kw).item())
+    for avg in ("micro", "macro", "weighted"):
+        assert got[f"f1_{avg}"] == pytest.approx(f1(p, t, average=avg, **kw).item(), abs=1e-6), avg
+    np.testing.assert_allclose(got["per_class"]["f1"], f1(p, t, average="none", **kw).numpy(), atol=1e-6)
+    np.testing.assert_allclose(got["per_class"]["precision"], precision(p, t, average="none", **kw).numpy(), atol=1e-6)
+
+
+def test_intervals_hold_the_score_and_narrow_with_more_songs():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (60, 1500):
+        target = rng.integers(0, 4, n)
+        pred = np.where(rng.random(n) < 0.6, target, rng.integers(0, 4, n))
+        interval = score_intervals(pred, target, 4, multilabel=False)
+        point = scores(pred, target, 4, multilabel=False)
+        for key, (lo, hi) in interval.items():
+            assert lo <= point[key] <= hi, key
+        widths.append(interval["f1_macro"][1] - interval["f1_macro"][0])
+    assert widths[1] < widths[0] / 3
+
+
+def test_a_skewed_test_set_has_macro_f1_as_headline_and_flags_a_model_below_majority():
+    target = torch.tensor([0] * 17 + [1] * 2 + [2] * 1)  # 85% class a: skewed
+    logits = torch.nn.functional.one_hot(torch.tensor([1] * 10 + [0] * 10), 3).float()
+    report = classification_report(logits, target, CLASSES, multilabel=False, intervals=True)
+    assert report["skewed"] and report["headline"] == "f1_macro"
+    assert report["majority_class"] == "a" and report["majority_share"] == pytest.approx(0.85)
+    assert "f1_micro" in report["below_majority"] and "accuracy" in report["below_majority"]
+    assert set(report["interval"]) == {"accuracy", "f1_micro", "f1_macro", "f1_weighted"}
+    balanced = torch.tensor([0, 1, 2] * 5)
+    fair = classification_report(torch.nn.functional.one_hot(balanced, 3).float(), balanced, CLASSES, False)
+    assert not fair["skewed"] and fair["headline"] == "f1_micro" and fair["below_majority"] == []
+
+
+def _tested(module: LitClassifier, logits: torch.Tensor, target: torch.Tensor) -> dict:
+    """The module's test report for given song logits and targets (one window per song), outside a
+    Trainer (whose absence `self.log` warns about)."""
+    module._test_outputs = [(logits, target, torch.arange(len(target)))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module.on_test_epoch_end()
+    return module.test_results
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_open_score_is_lower_by_the_share_of_unscored_songs(seed):
+    """Songs of a class no training label maps to count as errors: accuracy and micro-F1 drop from
+    the closed score by exactly their share, whatever the model predicts for them."""
+    rng = np.random.default_rng(seed)
+    module = LitClassifier(dict(channels=(4, 8), hidden=(8,)), CLASSES, False, partial(torch.optim.Adam),
+                           unscored_classes=["d", "e"])
+    target = torch.as_tensor(rng.integers(0, 5, 40))  # d and e (3, 4): unscored
+    scored = target < 3
+    perfect = torch.nn.functional.one_hot(target.clamp(max=2), 3).float()
+    results = _tested(module, perfect, target)
+    share = (~scored).float().mean().item()
+    assert results["song"]["n"] == scored.sum() and results["song"]["model"]["accuracy"] == 1.0
+    assert results["song_open"]["n"] == 40 and results["song_open"]["classes"] == CLASSES + ["d", "e"]
+    for key in ("accuracy", "f1_micro"):
+        assert results["song_open"]["model"][key] == pytest.approx(1.0 - share)
+    noisy = torch.as_tensor(rng.normal(size=(40, 3)), dtype=torch.float32)
+    results = _tested(module, noisy, target)
+    closed = results["song"]["model"]["accuracy"]
+    assert results["song_open"]["model"]["accuracy"] == pytest.approx(closed * (1 - share))
+    # The label-blind baselines guess among the classes the model can output.
+    assert results["song_open"]["majority_class"] in CLASSES or results["song_open"]["majority"]["accuracy"] < 1
+    assert results["song_open"]["majority"]["accuracy"] == pytest.approx(
+        max((target == k).float().mean().item() for k in range(3)))
+    assert results["song"]["interval"] and results["song_open"]["interval"]
+
+
+def test_open_multilabel_counts_unscored_labels_as_misses():
+    module = LitClassifier(dict(channels=(4, 8), hidden=(8,)), CLASSES, True, partial(torch.optim.Adam),
+                           unscored_classes=["d"])
+    target = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 1]], dtype=torch.float32)
+    logits = torch.where(target[:, :3].bool(), 4.0, -4.0)
+    results = _tested(module, logits, target)
+    assert results["song"]["n"] == 2 and results["song"]["model"]["f1_micro"] == 1.0  # the d-only song is left out
+    tp, fn = 2, 2  # the two d labels are missed
+    assert results["song_open"]["model"]["f1_micro"] == pytest.approx(2 * tp / (2 * tp + fn))
+
+
+def test_class_balanced_weights_give_every_class_the_same_share():
+    song_labels = np.array([0, 0, 0, 1, 2])
+    song_ids = np.repeat(np.arange(5), [10, 10, 10, 3, 1])  # class 0: 30 windows, 1: 3, 2: 1
+    weights = class_balanced_weights(song_labels, song_ids)
+    per_class = [weights[song_labels[song_ids] == k].sum() for k in range(3)]
+    np.testing.assert_allclose(per_class, [1.0, 1.0, 1.0])
+    multi = class_balanced_weights(np.eye(3)[[0, 0, 1]], np.array([0, 0, 1, 2]))
+    np.testing.assert_allclose(multi, [1 / 3, 1 / 3, 1 / 3, 1.0])  # label set {a}: 3 windows, {b}: 1
 
 
 def test_song_level_averages_window_logits():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
+from rich.console import Console
 
 import llmusic.pipeline as pl
 from llmusic.config import REPO_ROOT
@@ -85,7 +86,25 @@ def test_cell_generates_trains_and_tests_on_real_data(cell, workdir, shared_data
     assert 0 < genre["test"]["song/f1_micro"]["chance"] < 1
     assert genre["data"]["train"]["songs"] + genre["data"]["val"]["songs"] == 24  # every prompt genre maps
     lmd = OmegaConf.load(Path(genre["run_dir"]) / "config.yaml").data.test
-    assert Path(lmd.root).resolve() == shared_data / "lmd_subset" / "midi"
+    assert [Path(root).resolve() for root in lmd.root] == [shared_data / "lmd_subset" / "midi",
+                                                          shared_data / "lmd_extra" / "midi"]
+    # Every classification score stands beside both baselines, with its interval; the open score too.
+    for metric in ("song/f1_micro", "song/f1_macro", "song_open/f1_micro", "song_open/f1_macro"):
+        result = genre["test"][metric]
+        assert 0 <= result["majority"] <= 1 and 0 <= result["chance"] <= 1
+        assert result["interval"][0] <= result["value"] <= result["interval"][1]
+    assert genre["test"]["song/f1_macro"]["headline"] and genre["test"]["song/f1_macro"]["skew"].endswith("Pop_Rock")
+
+
+def test_results_table_shows_both_baselines_and_the_headline(cell):
+    record, _ = cell
+    console = Console(record=True, width=300)
+    pl.print_cell(record, console)
+    text = console.export_text()
+    assert all(column in text for column in ("this run", "95% CI", "majority", "chance", "paper", "note"))
+    rows = [line for line in text.splitlines() if "/f1_" in line]
+    assert len(rows) == 8  # genre and style: micro- and macro-F1, closed and open, each with both baselines
+    assert "headline (skewed:" in text  # the 24-song run is tested on the real, skewed TOP-MAGD files
 
 
 def test_rerun_of_a_finished_cell_does_no_work(cell, in_workdir, monkeypatch):
@@ -224,8 +243,8 @@ def test_multirun_gives_a_table_row_per_cell_and_resumes(workdir, shared_data):
     assert header[:5] == ["cell", "valid_rate", "songs", "requests", "cost_usd"]
     for metric in ("genre song/f1_micro", "genre song/f1_macro"):
         chance = header.index(f"{metric} chance")
-        assert header[chance - 1] == metric
-        assert all(0 < float(r[chance]) < 1 for r in rows)
+        assert header[chance - 1] == metric and header[chance + 1] == f"{metric} majority"
+        assert all(0 < float(r[chance]) < 1 and 0 < float(r[chance + 1]) < 1 for r in rows)
     assert (sweep_dir / "sweep_report.md").read_text().count("\n| prompt=") == 2
     assert (sweep_dir / "sweep_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

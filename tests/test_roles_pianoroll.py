@@ -134,7 +134,7 @@ def test_own_files_map_back_to_their_roles(tmp_path):
 def test_window_of_a_rendered_song_is_its_roll(tmp_path):
     song = random_song(11, PAPER)
     write_midi(song, tmp_path / "song.mid")
-    windows, starts = midi_windows(load_score(tmp_path / "song.mid"), PAPER.time_span_ticks, PAPER.ticks_per_quarter)
+    windows, starts, _ = midi_windows(load_score(tmp_path / "song.mid"), PAPER.time_span_ticks, PAPER.ticks_per_quarter)
     assert starts[0] == 0
     assert np.array_equal(windows[0], song_pianoroll(song, PAPER.time_span_ticks))
 
@@ -146,42 +146,98 @@ def with_meters(score: symusic.Score, meters: list[tuple[int, int, int]]) -> sym
     return score
 
 
-def test_windows_start_on_4_4_bar_lines_after_a_pickup_and_skip_other_meters():
-    # 2/4 pickup bar (960 ticks), 4/4 for 8 bars, then 3/4 for 8 bars: only the 4/4 bars give windows.
+def test_windows_start_on_bar_lines_of_every_meter_after_a_pickup():
+    # 2/4 pickup bar (960 ticks), 4/4 for 8 bars (1920 each), then 3/4 (1440 each) to the end.
     bar = 1920
     notes = [(960 * i, 480, 60 + i % 12) for i in range(40)]
-    meters = [(0, 2, 4), (960, 4, 4), (960 + 8 * bar, 3, 4)]
-    score = with_meters(make_score([("Piano", 0, False, notes)]), meters)
-    windows, starts = midi_windows(score, 7680, 480, steps=64)
-    assert starts.tolist() == [960, 960 + 4 * bar]
+    score = with_meters(make_score([("Piano", 0, False, notes)]), [(0, 2, 4), (960, 4, 4), (960 + 8 * bar, 3, 4)])
+    windows, starts, meters = midi_windows(score, 7680, 480, steps=64)
+    # The next window starts on the first bar line at or after start + 16 quarters.
+    assert starts.tolist() == [0, 960 + 4 * bar, 960 + 8 * bar, 960 + 8 * bar + 6 * 1440, 960 + 8 * bar + 12 * 1440]
+    assert meters == ["2/4", "4/4", "3/4", "3/4", "3/4"] and windows.shape == (5, 4, 128, 64)
+
+
+def test_meters_4_4_keeps_only_the_4_4_sections():
+    bar = 1920
+    notes = [(960 * i, 480, 60 + i % 12) for i in range(40)]
+    score = with_meters(make_score([("Piano", 0, False, notes)]), [(0, 2, 4), (960, 4, 4), (960 + 8 * bar, 3, 4)])
+    windows, starts, meters = midi_windows(score, 7680, 480, steps=64, meters=["4/4"])
+    assert starts.tolist() == [960, 960 + 4 * bar] and meters == ["4/4", "4/4"]  # a window lies inside 4/4
     assert windows.shape == (2, 4, 128, 64)
-    _, overlapping = midi_windows(score, 7680, 480, hop_quarters=4)
+    overlapping = midi_windows(score, 7680, 480, hop_quarters=4, meters=["4/4"]).starts
     assert overlapping.tolist() == [960 + k * bar for k in range(5)]
+
+
+@pytest.mark.parametrize("numerator, denominator, tpq", [(3, 4, 480), (6, 8, 96), (12, 8, 384), (2, 4, 120)])
+def test_a_file_in_one_meter_is_windowed_on_its_own_bar_lines(numerator, denominator, tpq):
+    """16-quarter windows start on the file's bar lines, each on the first bar line at or after the
+    previous start + 16 quarters, in the file's own ticks."""
+    bar = tpq * 4 * numerator // denominator
+    score = symusic.Score(tpq)
+    track = symusic.Track("Piano", 0, False)
+    for i in range(60):  # a quarter note on every beat of 60 quarters
+        track.notes.append(symusic.Note(i * tpq, tpq, 60 + i % 12, 90))
+    score.tracks.append(track)
+    score.time_signatures.append(symusic.TimeSignature(0, numerator, denominator))
+    _, starts, meters = midi_windows(score, 7680, 480)
+    step = -(-16 * tpq // bar) * bar  # whole bars covering 16 quarters
+    assert starts.tolist() == list(range(0, 60 * tpq, step))
+    assert all(start % bar == 0 for start in starts.tolist())
+    assert meters == [f"{numerator}/{denominator}"] * len(starts)
+    with pytest.raises(MidiSkip) as err:
+        midi_windows(score, 7680, 480, meters=["4/4"])
+    assert err.value.reason == "meter_excluded"
+
+
+def test_a_meter_change_is_windowed_on_both_sides():
+    # 4/4 for 8 bars (15360 ticks), then 3/4 from 15360, a note on every beat up to 100 quarters.
+    score = with_meters(make_score([("Piano", 0, False, line(60, n=100))]), [(0, 4, 4), (15360, 3, 4)])
+    _, starts, meters = midi_windows(score, 7680, 480)
+    assert starts.tolist() == [0, 7680, 15360, 15360 + 8640, 15360 + 2 * 8640, 15360 + 3 * 8640]
+    assert meters == ["4/4", "4/4", "3/4", "3/4", "3/4", "3/4"]
+    # A change off the old meter's bar line (4.5 bars in) restarts the bars there: the third window
+    # starts 5 bars of 6/8 after the change, not on the 4/4 grid (15360).
+    score = with_meters(make_score([("Piano", 0, False, line(60, n=40))]), [(0, 4, 4), (8640, 6, 8)])
+    _, starts, meters = midi_windows(score, 7680, 480)
+    assert starts.tolist() == [0, 7680, 8640 + 5 * 1440] and meters == ["4/4", "4/4", "6/8"]
 
 
 def test_a_file_without_time_signature_is_4_4_and_its_last_window_may_be_padded():
     score = make_score([("Piano", 0, False, line(60, n=20))])  # 20 quarters: one full window + 4 quarters
-    windows, starts = midi_windows(score, 7680, 480, steps=128)
-    assert starts.tolist() == [0, 7680]
+    windows, starts, meters = midi_windows(score, 7680, 480, steps=128)
+    assert starts.tolist() == [0, 7680] and meters == ["4/4", "4/4"]
     assert windows[1, 0, :, :32].any() and not windows[1, :, :, 32:].any()
 
 
-@pytest.mark.parametrize("tracks, meters, reason", [
-    ([("Drums", 0, True, DRUMS)], [], "no_notes"),
-    ([("Piano", 0, False, [])], [], "no_notes"),
-    ([("Piano", 0, False, line(60))], [(0, 6, 8)], "no_4_4_grid"),
-    ([("Piano", 0, False, line(60)), ("Drums", 0, True, DRUMS)], [(0, 4, 4), (960, 3, 4)], "no_4_4_grid"),
+@pytest.mark.parametrize("tracks, meters, allowed, reason", [
+    ([("Drums", 0, True, DRUMS)], [], "any", "no_notes"),
+    ([("Piano", 0, False, [])], [], "any", "no_notes"),
+    ([("Piano", 0, False, line(60))], [(0, 6, 8)], ["4/4"], "meter_excluded"),
+    ([("Piano", 0, False, line(60)), ("Drums", 0, True, DRUMS)], [(0, 4, 4), (960, 3, 4)], ["4/4"], "meter_excluded"),
+    ([("Piano", 0, False, line(60))], [(0, 4, 4), (960, 3, 4)], ["4/4", "6/8"], "meter_excluded"),
 ])
-def test_windows_skip_reasons(tracks, meters, reason):
+def test_windows_skip_reasons(tracks, meters, allowed, reason):
     with pytest.raises(MidiSkip) as err:
-        midi_windows(with_meters(make_score(tracks), meters), 7680, 480)
+        midi_windows(with_meters(make_score(tracks), meters), 7680, 480, meters=allowed)
     assert err.value.reason == reason
 
 
-@pytest.mark.parametrize("hop", [0, 2, 6])
-def test_hop_must_be_whole_bars(hop):
-    with pytest.raises(ValueError, match="whole 4/4 bars"):
+@pytest.mark.parametrize("hop", [0, -4])
+def test_hop_must_be_positive(hop):
+    with pytest.raises(ValueError, match="hop_quarters > 0"):
         midi_windows(make_score([("Piano", 0, False, line(60))]), 7680, 480, hop_quarters=hop)
+
+
+def test_a_hop_between_bar_lines_snaps_to_the_next_bar_line():
+    score = make_score([("Piano", 0, False, line(60, n=40))])
+    assert midi_windows(score, 7680, 480, hop_quarters=2).starts.tolist() == list(range(0, 40 * 480, 1920))
+    assert midi_windows(score, 7680, 480, hop_quarters=6).starts.tolist() == list(range(0, 40 * 480, 2 * 1920))
+
+
+@pytest.mark.parametrize("meters", ["all", ["4/4", "x"], [], ["3-4"]])
+def test_a_bad_meters_setting_is_an_error(meters):
+    with pytest.raises(ValueError, match="meters must be"):
+        midi_windows(make_score([("Piano", 0, False, line(60))]), 7680, 480, meters=meters)
 
 
 def test_unreadable_file_is_skipped_with_the_library_message(tmp_path):
@@ -221,25 +277,35 @@ def test_real_files_roles_are_sane(lmd_scores):
     assert with_melody >= 0.9 * len(lmd_scores)
 
 
+def bar_grid(score: symusic.Score) -> list[tuple[int, int, str]]:
+    """(section start, bar ticks, meter) per time-signature section, read straight from the events:
+    none before the first means 4/4; a repeated meter continues its grid; the last event at a tick wins."""
+    events = {0: (4, 4)}
+    for ts in sorted(score.time_signatures, key=lambda ts: ts.time):
+        events[ts.time] = (ts.numerator, ts.denominator)
+    grid = []
+    for time in sorted(events):
+        numerator, denominator = events[time]
+        if grid and grid[-1][2] == f"{numerator}/{denominator}":
+            continue
+        grid.append((time, score.ticks_per_quarter * 4 * numerator / denominator, f"{numerator}/{denominator}"))
+    return grid
+
+
 def check_windows(score: symusic.Score, time_span_ticks: int, steps: int) -> tuple[int, str | None]:
     try:
-        windows, starts = midi_windows(score, time_span_ticks, 480, steps)
+        windows, starts, meters = midi_windows(score, time_span_ticks, 480, steps)
     except MidiSkip as err:
         return 0, err.reason
     assert windows.shape == (len(starts), 4, 128, steps) and windows.dtype == np.float32
     assert set(np.unique(windows)) <= {0.0, 1.0}
     assert windows[:, :3].reshape(len(starts), -1).any(axis=1).all()  # every window has pitched notes
-    assert starts.dtype == np.int64 and np.all(np.diff(starts) > 0)
-    meters = [(0, 4, 4)] + sorted(((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures),
-                                  key=lambda m: m[0])
-    for start in starts.tolist():
-        grid_origin = None  # where the run of 4/4 meters in effect at `start` began
-        for time, numerator, denominator in (m for m in meters if m[0] <= start):
-            if (numerator, denominator) != (4, 4):
-                grid_origin = None
-            elif grid_origin is None:
-                grid_origin = time
-        assert grid_origin is not None and (start - grid_origin) % (4 * score.ticks_per_quarter) == 0
+    assert starts.dtype == np.int64 and np.all(np.diff(starts) >= time_span_ticks * score.ticks_per_quarter / 480)
+    grid = bar_grid(score)
+    for start, meter in zip(starts.tolist(), meters):
+        origin, bar, name = [g for g in grid if g[0] <= start][-1]  # the section the window starts in
+        assert name == meter
+        assert abs((start - origin) / bar - round((start - origin) / bar)) * bar <= 0.5  # on a bar line
     return len(starts), None
 
 
@@ -250,8 +316,8 @@ def test_real_files_windows_default_grid(lmd_scores):
         counts += n
         if reason:
             skipped[reason] += 1
-    assert set(skipped) <= {"no_notes", "no_4_4_grid"}
-    assert sum(skipped.values()) < 0.15 * len(lmd_scores)
+    assert set(skipped) <= {"no_notes"}  # every meter gives windows
+    assert sum(skipped.values()) < 0.01 * len(lmd_scores)
     assert counts > 10 * len(lmd_scores)  # about 24 windows of 4 bars per song
 
 

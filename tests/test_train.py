@@ -9,13 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import WeightedRandomSampler
 
 from llmusic.config import CONF_DIR, REPO_ROOT
 from llmusic.data.labels import CLASS_ORDERS
+from llmusic.eval.paper_numbers import numbers_for
+from llmusic.midi.features import FEATURE_NAMES
 from llmusic.report import collect_runs, render_report
 from llmusic.train import train
 from tests.helpers import compose_train, run_generate
@@ -52,6 +56,11 @@ def test_every_experiment_runs_a_fast_dev_run(experiment, llm_run, tmp_path, sha
             assert {"model", "chance", "majority", "support", "per_class"} <= set(report)
             assert set(report["model"]) == set(report["chance"]) == {"accuracy", "f1_micro", "f1_macro", "f1_weighted"}
             assert report["n"] > 0 and sum(report["support"].values()) == report["n"]  # single-label test sets
+            assert report["headline"] in ("f1_micro", "f1_macro") and set(report["below_majority"]) <= set(report["model"])
+        assert set(saved["test"]["song"]["interval"]) == set(saved["test"]["song"]["model"])
+        if "llm_to" in experiment:  # a label map leaves classes unscored: the open score counts their songs
+            open_ = saved["test"]["song_open"]
+            assert open_["n"] == saved["data"]["test"]["coverage"]["open"]["songs"] > saved["test"]["song"]["n"]
         assert (tmp_path / "confusion_window.png").exists() and (tmp_path / "confusion_song.png").exists()
     else:
         for method in ("cosine", "likelihood", "pmi"):
@@ -99,7 +108,8 @@ def test_paper_setting_shares_the_evaluation_classes(llm_run, tmp_path, shared_d
     cfg = compose_train(["experiment=genre_llm_to_topmagd", "scale=small", f"llm_run={llm_run}"], tmp_path)
     data = instantiate(cfg.data)
     scored = ["Pop_Rock", "Electronic", "Country", "Jazz", "Rap", "Folk", "Reggae", "Blues"]
-    assert data.model_kwargs() == {"classes": scored, "multilabel": False}
+    assert data.model_kwargs() == {"classes": scored, "multilabel": False,
+                                   "unscored_classes": ["RnB", "Latin", "International", "Vocal", "New Age"]}
     assert set(data.train_full.song_ids[data.train.indices]).isdisjoint(data.train_full.song_ids[data.val.indices])
 
 
@@ -138,17 +148,51 @@ def test_trainer_configs(trainer, accelerator, strategy, tmp_path):
         assert instantiate(cfg.trainer, logger=False).max_epochs == cfg.trainer.max_epochs
 
 
-def test_cli_multirun_over_folds_then_report(tmp_path, shared_data):
-    """The documented sweep: one run dir per fold, then `python -m llmusic.report` over them."""
+def test_cli_multirun_over_folds_and_seeds_then_report_and_compare(tmp_path, shared_data):
+    """The documented sweep: one run dir per fold and seed, then `python -m llmusic.report` over them
+    (mean and sd over seeds, and over folds), and `--compare` of two of them."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "llmusic.train", "-m", "experiment=genre_supervised_corpus", "fold=0,1",
+    cmd = [sys.executable, "-m", "llmusic.train", "-m", "experiment=genre_supervised_corpus", "fold=0,1", "seed=0,1",
            "scale=small", "+trainer.fast_dev_run=true", "~logger", "threads=1", f"hydra.sweep.dir={sweep}"]
     subprocess.run(cmd, cwd=REPO_ROOT, check=True, capture_output=True, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     runs = collect_runs(sweep)
-    assert sorted(r.dir.name for r in runs) == ["fold=0", "fold=1"]
+    assert sorted(r.dir.name for r in runs) == ["fold=0,seed=0", "fold=0,seed=1", "fold=1,seed=0", "fold=1,seed=1"]
     assert all((r.dir / "config.yaml").exists() and (r.dir / "metrics.json").exists() for r in runs)
     md = render_report(runs)
-    assert "genre_supervised_corpus" in md and "fold=1" in md
+    assert "genre_supervised_corpus" in md and "fold=1,seed=1" in md
+    assert "## Over seeds" in md and md.count("| 2 (0,1) | closed |") == 2  # a group of two seeds per fold
+    assert "## Over folds" in md and "| 4 (0,0,1,1) | closed |" in md
     out = tmp_path / "report.md"
     subprocess.run([sys.executable, "-m", "llmusic.report", str(sweep), "--out", str(out)], cwd=REPO_ROOT, check=True)
     assert out.read_text() == md
+    compare = [sys.executable, "-m", "llmusic.report", "--compare"]
+    same_fold = subprocess.run([*compare, str(sweep / "fold=0,seed=0"), str(sweep / "fold=0,seed=1")], cwd=REPO_ROOT,
+                               check=True, capture_output=True, text=True)
+    assert "McNemar" in same_fold.stdout and "macro" not in same_fold.stderr
+    other_fold = subprocess.run([*compare, str(sweep / "fold=0,seed=0"), str(sweep / "fold=1,seed=0")], cwd=REPO_ROOT,
+                                capture_output=True, text=True)
+    assert other_fold.returncode != 0 and "different data (data.test: fold)" in other_fold.stderr
+
+
+def test_protocol_musicbert_scores_multilabel_over_every_class(tmp_path, shared_data):
+    """protocol=musicbert: no label map, multi-label over all 13 TOP-MAGD genres, MusicBERT's number beside it only."""
+    cfg = compose_train(["experiment=genre_supervised_topmagd", "protocol=musicbert", "scale=small",
+                         "+trainer.fast_dev_run=true"], tmp_path)
+    assert cfg.data.train.multilabel and cfg.data.test.multilabel
+    metrics = train(cfg)
+    song = metrics["test"]["song"]
+    assert song["classes"] == list(CLASS_ORDERS["topmagd"]) and len(song["classes"]) == 13
+    assert metrics["variant"]["protocol"] == "musicbert"
+    assert numbers_for("genre_supervised_topmagd", "musicbert") and not numbers_for("genre_supervised_topmagd")
+
+
+def test_feature_baseline_and_balanced_training_read_the_same_songs(llm_run, tmp_path, shared_data):
+    """model=feature_logreg feeds each window's note statistics; data.balance=true draws windows by class weight."""
+    overrides = ["experiment=genre_llm_to_topmagd", "scale=small", f"llm_run={llm_run}"]
+    features = instantiate(compose_train([*overrides, "model=feature_logreg"], tmp_path / "f").data)
+    rolls = instantiate(compose_train([*overrides, "data.balance=true"], tmp_path / "b").data)
+    x = features.train[0][0]  # (F,): the note statistics of one window
+    assert x.shape == (len(FEATURE_NAMES),)
+    assert np.array_equal(features.train_full.song_ids, rolls.train_full.song_ids)
+    assert isinstance(rolls.train_dataloader().sampler, WeightedRandomSampler)
+    assert not isinstance(features.train_dataloader().sampler, WeightedRandomSampler)

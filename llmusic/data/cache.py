@@ -25,7 +25,7 @@ from llmusic.config import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
-CODE_VERSION = 2  # 2: checksums; rolls bit-packed as made, per-file skip details
+CODE_VERSION = 3  # 2: checksums, per-file skip details; 3: windows on the bar lines of every meter, sparse rolls
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "llmusic"
 CHECKSUM = "__sha256__"  # the array holding the checksum of the others
 

@@ -1,7 +1,8 @@
 """`python -m llmusic.data.describe dataset=<name>`: what a data set holds, and what it looks like.
 
-Prints the size, the class balance and the skipped files by reason; saves describe.json, the
-composed config and examples.png (piano rolls per class, or phrase pairs for melody data sets)
+Prints the size, the class balance, the skipped files by reason and, for piano-roll data sets, the
+meters of the songs and windows and which songs a label map scores (coverage); saves describe.json,
+the composed config and examples.png (piano rolls per class, or phrase pairs for melody data sets)
 in the run directory.
 """
 
@@ -103,11 +104,13 @@ def describe(cfg: DictConfig) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = dataset.summary()
     png = out_dir / "examples.png"
-    if isinstance(dataset, RollDataset):
+    if isinstance(dataset, RollDataset) and dataset.inputs == "features":
+        png = None  # feature vectors: nothing to draw
+    elif isinstance(dataset, RollDataset):
         plot_rolls(dataset, png, cfg.n_examples, cfg.seed)
     else:  # MelodyPairs, or CompletionQueries: the pairs their queries come from
         plot_phrases(getattr(dataset, "pairs", None) or dataset, png, cfg.n_examples, cfg.seed)
-    summary["examples_png"] = str(png)
+    summary["examples_png"] = str(png) if png else None
     write_json_atomic(out_dir / "describe.json", summary)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
     print(json.dumps(summary, indent=2))

@@ -19,7 +19,9 @@ import numpy as np
 from llmusic.config import resolve_path
 from llmusic.data.label_map import LabelMap
 from llmusic.data.rolls import RollDataset
-from llmusic.midi import MidiSkip, read_midi, song_pianoroll
+from llmusic.midi import MidiSkip, Windows, read_midi, song_pianoroll
+from llmusic.midi.features import song_features
+from llmusic.midi.meter import ANY
 from llmusic.midi.pianoroll import PITCHED
 from llmusic.run_dir import GenerateRun
 
@@ -63,7 +65,7 @@ class LlmMidiDataset(RollDataset):
             classes = run.classes(label)
         self._build(paths, names, labels, classes, skipped, desc=f"llm-midi {self.out_dir.name} {label}")
 
-    def song_windows(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    def song_windows(self, path: Path) -> Windows:
         if not self.from_song:
             return super().song_windows(path)
         try:
@@ -74,7 +76,15 @@ class LlmMidiDataset(RollDataset):
         roll = song_pianoroll(song, self.time_span_ticks * song.ticks_per_quarter // self.ticks_per_quarter, self.steps)
         if not roll[PITCHED].any():
             raise MidiSkip("no_notes")
-        return np.packbits(roll[None] > 0, axis=-1), np.zeros(1, dtype=np.int64)  # bit-packed, as the base class
+        meter = "{}/{}".format(*song.time_signature)
+        if self.allowed_meters != ANY and meter not in self.allowed_meters:
+            raise MidiSkip("meter_excluded", f"{path}: {meter}")
+        return Windows(np.packbits(roll[None] > 0, axis=-1), np.zeros(1, dtype=np.int64), [meter])  # packed, as the base class
+
+    def song_features(self, path: Path, starts: np.ndarray) -> np.ndarray:
+        if not self.from_song:
+            return super().song_features(path, starts)
+        return song_features(read_midi(path), self.time_span_ticks, self.ticks_per_quarter)[None]
 
     def roll_params(self) -> dict:
         return {**super().roll_params(), "from_song": self.from_song}

@@ -15,7 +15,7 @@ class MidiFolderDataset(RollDataset):
     """Windows of the MIDI files in each label folder; classes are the sorted folder names.
 
     With a non-identity `label_map` (target taxonomy = these folder names) the classes are the
-    folders the map scores, in folder order.
+    folders the map scores, in folder order (the others stay in with `keep_unscored`).
     """
 
     def __init__(self, root: str | os.PathLike, label_map: LabelMap | None = None, **kwargs) -> None:
@@ -34,4 +34,4 @@ class MidiFolderDataset(RollDataset):
         paths = [f for folder in folders for f in sorted(folder.iterdir())
                  if f.is_file() and f.suffix.lower() in MIDI_SUFFIXES]
         self._build(paths, [f"{p.parent.name}/{p.name}" for p in paths], [[p.parent.name] for p in paths],
-                    classes, Counter(), desc=f"midi folder {self.root.name}")
+                    classes, Counter(), desc=f"midi folder {self.root.name}", unscored=[p.name for p in folders])

@@ -178,7 +178,7 @@ class LakhPhrases:
     def song(self, path: Path) -> SongPhrases:
         score = load_score(path)
         phrase_ticks = 4 * self.phrase_bars * score.ticks_per_quarter
-        _, starts = midi_windows(score, phrase_ticks, score.ticks_per_quarter)  # phrase starts on the 4/4 grid
+        starts = midi_windows(score, phrase_ticks, score.ticks_per_quarter, meters=["4/4"]).starts  # the 4/4 grid
         time, duration, pitch = _melody_notes(score)
         tps = score.ticks_per_quarter / self.steps_per_quarter
         phrase_steps = 4 * self.phrase_bars * self.steps_per_quarter

@@ -2,7 +2,9 @@
 
 `metric` names the key of our metrics.json the number compares with; F1 values are percentages.
 `chance` is the chance value of the source's own protocol where the source states it (None: not
-stated, so compare through our protocol's chance printed beside our own numbers).
+stated, so compare through our protocol's chance printed beside our own numbers). `protocol` is the
+conf/protocol/ option whose runs measure what the source measured: MusicBERT's numbers (multi-label
+over all classes, 5-fold) stand beside `protocol=musicbert` runs only, never beside single-label ones.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class PaperNumber:
     source: str
     chance: float | None = None
     note: str = ""
+    protocol: str = "paper"  # conf/protocol/<name>: the runs this number may stand beside
 
 
 PAPER_NUMBERS: tuple[PaperNumber, ...] = (
@@ -30,9 +33,9 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
     PaperNumber("style_llm_to_masd", "f1_micro", 24.8, "melody2vec / tonnetz row of the paper's style table",
                 SHIN_KANEKO, note="a cited baseline trained on real data"),
     PaperNumber("genre_supervised_topmagd", "f1_micro", 78.4, "MusicBERT-base, supervised on TOP-MAGD", MUSICBERT,
-                note="pre-trained transformer, 5-fold CV on the full TOP-MAGD"),
+                note="pre-trained transformer, multi-label, 5-fold CV on the full TOP-MAGD", protocol="musicbert"),
     PaperNumber("style_supervised_masd", "f1_micro", 64.5, "MusicBERT-base, supervised on MASD", MUSICBERT,
-                note="pre-trained transformer, 5-fold CV on the full MASD"),
+                note="pre-trained transformer, multi-label, 5-fold CV on the full MASD", protocol="musicbert"),
     PaperNumber("melody_completion_llm", "map", 0.0285, "melody transformer trained on LLM-MIDI (the paper)",
                 SHIN_KANEKO, note="candidate count not stated, so its chance MAP is unknown"),
     PaperNumber("melody_completion_supervised", "map", 0.1341, "the paper's melody completion reference",
@@ -40,5 +43,6 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
 )
 
 
-def numbers_for(experiment: str) -> list[PaperNumber]:
-    return [p for p in PAPER_NUMBERS if p.experiment == experiment]
+def numbers_for(experiment: str, protocol: str = "paper") -> list[PaperNumber]:
+    """The published numbers a run of `experiment` under `protocol` may stand beside."""
+    return [p for p in PAPER_NUMBERS if p.experiment == experiment and p.protocol == protocol]

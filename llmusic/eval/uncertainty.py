@@ -7,7 +7,9 @@ claim that run A beats run B rests on a paired test over the items both scored:
 - `paired_permutation_test`: per-item scores (reciprocal ranks, per-song F1 contributions, 0/1
   correctness); the sign of each item's difference is flipped at random (two-sided, Monte Carlo
   with the +1 correction, so p is never 0);
-- `mcnemar_test`: per-item correctness; the exact binomial test on the discordant items.
+- `mcnemar_test`: per-item correctness; the exact binomial test on the discordant items;
+- `paired_swap_test`: per-item outputs of two systems, swapped at random, for a statistic that is
+  not a mean over items (macro-F1).
 """
 
 from __future__ import annotations
@@ -91,3 +93,22 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     values = np.asarray(values, dtype=np.float64)
     sd = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
     return float(values.mean()), sd
+
+
+def paired_swap_test(statistic: Callable[[np.ndarray], float], a: np.ndarray, b: np.ndarray,
+                     n_resamples: int = 2000, seed: int = 0) -> float:
+    """Two-sided p-value that two systems' per-item outputs `a` and `b` (the same items, in the same
+    order; e.g. predicted classes) score the same under `statistic` (e.g. macro-F1, which is not a
+    mean over items): each item's pair of outputs is swapped at random (the +1 correction keeps p > 0)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or len(a) == 0:
+        raise ValueError(f"need two equal-shape, non-empty output arrays, got {a.shape} and {b.shape}")
+    observed = abs(statistic(a) - statistic(b))
+    rng = np.random.default_rng(seed)
+    extreme = 0
+    for _ in range(n_resamples):
+        swap = rng.random(len(a)) < 0.5
+        mask = swap.reshape(-1, *([1] * (a.ndim - 1)))
+        a_, b_ = np.where(mask, b, a), np.where(mask, a, b)
+        extreme += abs(statistic(a_) - statistic(b_)) >= observed - 1e-12 * max(1.0, observed)
+    return (extreme + 1) / (n_resamples + 1)

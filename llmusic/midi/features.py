@@ -6,7 +6,7 @@ function, `_window_rows`, from notes tagged with a window:
 - an LLM song (`song_features`) is one window: its notes that start in [0, span) of its constraint
   set, the span its piano roll covers;
 - a real file (`window_features`) is cut on the grid of `midi_windows` (windows of the same span
-  starting on 4/4 bar lines, `window_starts`), tracks mapped to roles by `assign_roles`; a note
+  starting on bar lines of the file's meters, `window_starts`), tracks mapped to roles by `assign_roles`; a note
   belongs to the window its onset lies in (its duration is its own, not cut), and windows without a
   pitched onset are dropped.
 
@@ -47,7 +47,8 @@ import symusic
 
 from llmusic.midi.io import MidiSkip, load_score
 from llmusic.midi.key import PITCH_CLASSES, REFERENCE_TONIC, key_correlations
-from llmusic.midi.pianoroll import BEATS_PER_BAR, score_notes, window_starts
+from llmusic.midi.meter import ANY
+from llmusic.midi.pianoroll import score_notes, window_starts
 from llmusic.song import DRUM_TRACK, DURATION, PITCH, START, TRACKS, VELOCITY, Song
 
 PITCHED_ROLES = tuple(role for role in TRACKS if role != DRUM_TRACK)
@@ -56,6 +57,7 @@ INTERVAL_BINS = ("0", "1", "2", "3", "4", "5", "6", "7", "8-11", "12", "13+")
 INTERVAL_BIN = np.array([*range(8), 8, 8, 8, 8, 9] + [10] * 115)  # semitones 0..127 -> bin
 DURATION_BINS = ("16th", "8th", "dotted_8th", "quarter", "dotted_quarter", "half", "dotted_half", "whole", "longer")
 DURATION_EDGES = np.array([0.375, 0.625, 0.875, 1.25, 1.75, 2.5, 3.5, 4.5])  # beats, between the named values
+BEATS_PER_BAR = 4  # a 4/4 bar: the unit of notes per bar and of the onset grid, whatever the file's meter
 SIXTEENTHS = 4 * BEATS_PER_BAR
 DRUM_CLASSES = {"kick": (35, 36), "snare": (37, 38, 39, 40), "hihat_closed": (42, 44), "hihat_open": (46,),
                 "tom": (41, 43, 45, 47, 48, 50), "cymbal": (49, 51, 52, 53, 55, 57, 59), "other": ()}
@@ -195,13 +197,14 @@ def song_features(song: Song, time_span_ticks: int, ticks_per_quarter: int) -> n
 
 
 def window_features(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: int,
-                    hop_quarters: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    hop_quarters: float | None = None, meters=ANY) -> tuple[np.ndarray, np.ndarray]:
     """(W, F) float32 features of a real file's windows (see the module docstring) and their (W,) start ticks.
-    Raises MidiSkip("no_notes") without pitched notes, MidiSkip("no_4_4_grid") when no window has a pitched onset."""
+    Raises MidiSkip("no_notes") without pitched notes, MidiSkip("no_grid") when no window has a pitched onset."""
     role, pitch, start, end, velocity = score_notes(score)
     if not np.any(role != DRUMS):
         raise MidiSkip("no_notes")
-    starts, window_ticks = window_starts(score, int(end.max()), time_span_ticks, ticks_per_quarter, hop_quarters)
+    starts, window_ticks = window_starts(score, int(end.max()), time_span_ticks, ticks_per_quarter, hop_quarters,
+                                         meters)
     starts = np.asarray(starts, dtype=np.int64)
     # The windows holding an onset are a run of the sorted starts: those in (onset - window, onset].
     first = np.searchsorted(starts, start - window_ticks, side="right")
@@ -210,7 +213,7 @@ def window_features(score: symusic.Score, time_span_ticks: int, ticks_per_quarte
     window = np.repeat(first - np.cumsum(count) + count, count) + np.arange(count.sum())
     used = np.bincount(window[role[note] != DRUMS], minlength=len(starts)) > 0
     if not used.any():
-        raise MidiSkip("no_4_4_grid")
+        raise MidiSkip("no_grid")
     renumber = np.cumsum(used) - 1
     keep = used[window]
     note, window = note[keep], renumber[window[keep]]

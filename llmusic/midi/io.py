@@ -24,9 +24,10 @@ class MidiSkip(Exception):
     Keys: "unreadable" (the MIDI library failed; its message is in `detail`), "bad_header" (ticks
     per quarter 0), "smpte_division" (time in SMPTE frames, not beats), "too_large" (over
     MAX_FILE_BYTES), "too_many_notes" (over the reader's note limit), "too_many_windows" (cut into
-    more windows than the roller's limit), "no_notes" (no pitched notes), "no_4_4_grid" (no pitched
-    notes in a 4/4 section). A data set counts every other exception while reading or rolling a
-    file as "roll_error".
+    more windows than the roller's limit), "no_notes" (no pitched notes), "no_grid" (no window on
+    the file's bar lines holds pitched notes), "meter_excluded" (none in the meters a data set
+    keeps, e.g. `meters: [4/4]`). A data set counts every other exception while reading or rolling
+    a file as "roll_error".
     """
 
     def __init__(self, reason: str, detail: str = "") -> None:

@@ -11,16 +11,19 @@ classifier sees only what is played. See docs/pianoroll.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import NamedTuple
+
 import numpy as np
 import symusic
 
 from llmusic.midi.io import MidiSkip, load_score
+from llmusic.midi.meter import ANY, allowed_meters, bar_window_starts
 from llmusic.midi.roles import assign_roles
 from llmusic.song import DRUM_TRACK, DURATION, PITCH, START, TRACKS, VELOCITY, Song, empty_events
 
-__all__ = ["MidiSkip", "load_score", "midi_windows", "score_notes", "song_pianoroll", "window_starts"]
+__all__ = ["MidiSkip", "Windows", "load_score", "midi_windows", "score_notes", "song_pianoroll", "window_starts"]
 
-BEATS_PER_BAR = 4  # windows of real files lie on a 4/4 grid
 PITCHED = [TRACKS.index(role) for role in TRACKS if role != DRUM_TRACK]
 
 
@@ -56,22 +59,6 @@ def song_pianoroll(song: Song, time_span_ticks: int, steps: int = 128, velocity:
                       ev[:, VELOCITY] if velocity else None, time_span_ticks, steps)
 
 
-def _four_four_sections(score: symusic.Score, end: int) -> list[tuple[int, int]]:
-    """[start, stop) tick ranges in 4/4; no time signature before the first event means 4/4 (MIDI)."""
-    meter_at = {0: (4, 4)}
-    for ts in sorted(score.time_signatures, key=lambda ts: ts.time):  # stable: the last at a tick wins
-        meter_at[ts.time] = (ts.numerator, ts.denominator)
-    times = [t for t in sorted(meter_at) if t < end] + [end]
-    sections: list[tuple[int, int]] = []
-    for a, b in zip(times[:-1], times[1:]):
-        if meter_at[a] != (4, 4):
-            continue
-        if sections and sections[-1][1] == a:  # a repeated 4/4 event continues the same grid
-            a = sections.pop()[0]
-        sections.append((a, b))
-    return sections
-
-
 def score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
     """channel (the role's index in TRACKS), pitch, start, end, velocity of every note of an assigned
     role, int64 arrays in the file's ticks."""
@@ -87,56 +74,68 @@ def score_notes(score: symusic.Score) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
-def window_starts(score: symusic.Score, music_end: int, time_span_ticks: int, ticks_per_quarter: int,
-                  hop_quarters: float | None = None) -> tuple[list[int], float]:
-    """Where `midi_windows` may start a window of this file (its ticks), and the window's length in them.
-
-    Bar lines of 4/4 sections, every `hop_quarters` (default: the span); a window lies inside one
-    section, except that the last section, running to `music_end`, may end in silence.
-    """
+def _window_and_hop(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: int,
+                    hop_quarters: float | None) -> tuple[float, float]:
+    """A window and the hop between window starts, in this file's ticks."""
     hop_quarters = time_span_ticks / ticks_per_quarter if hop_quarters is None else hop_quarters
-    if time_span_ticks <= 0 or hop_quarters <= 0 or hop_quarters % BEATS_PER_BAR:
-        raise ValueError(f"need time_span_ticks > 0 and a hop of whole 4/4 bars, got time_span_ticks="
-                         f"{time_span_ticks} at {ticks_per_quarter} per quarter, hop={hop_quarters} quarters")
+    if time_span_ticks <= 0 or hop_quarters <= 0:
+        raise ValueError(f"need time_span_ticks > 0 and hop_quarters > 0, got time_span_ticks={time_span_ticks} "
+                         f"at {ticks_per_quarter} per quarter, hop={hop_quarters} quarters")
     tpq = score.ticks_per_quarter
-    window, hop = time_span_ticks * tpq / ticks_per_quarter, hop_quarters * tpq  # in this file's ticks
-    starts: list[int] = []
-    for a, b in _four_four_sections(score, music_end):
-        # Only the final section may end in silence; the others must hold the whole window.
-        starts += range(a, b if b == music_end else b - int(window) + 1, int(hop))
-    return starts, window
+    return time_span_ticks * tpq / ticks_per_quarter, hop_quarters * tpq
+
+
+def window_starts(score: symusic.Score, music_end: int, time_span_ticks: int, ticks_per_quarter: int,
+                  hop_quarters: float | None = None, meters: str | Iterable[str] = ANY) -> tuple[list[int], float]:
+    """Where `midi_windows` may start a window of this file (its ticks), and the window's length in
+    them: bar lines of the allowed meters, as llmusic.midi.meter says."""
+    window, hop = _window_and_hop(score, time_span_ticks, ticks_per_quarter, hop_quarters)
+    starts, _ = bar_window_starts(score, music_end, window, hop, allowed_meters(meters))
+    return starts.tolist(), window
+
+
+class Windows(NamedTuple):
+    """The windows of one file: (W, 4, 128, steps) float32 rolls (or, packed, (W, 4, 128, steps // 8)
+    uint8), (W,) int64 start ticks, and the meter ("3/4") at each start."""
+
+    rolls: np.ndarray
+    starts: np.ndarray
+    meters: list[str]
 
 
 def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: int, steps: int = 128,
-                 hop_quarters: float | None = None, velocity: bool = False, max_windows: int | None = None,
-                 packed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Rolls of a real file cut into windows of a constraint set's span on the file's own beat grid.
+                 hop_quarters: float | None = None, velocity: bool = False,
+                 meters: str | Iterable[str] = ANY, max_windows: int | None = None, packed: bool = False) -> Windows:
+    """Rolls of a real file cut into windows of a constraint set's span on the file's own bar lines.
 
     A window spans `time_span_ticks` ticks at `ticks_per_quarter` (the constraint set's units: 7680
     at 480 is 16 quarter notes), i.e. as many quarter notes of the file, whatever its own ticks per
-    quarter. Windows start on bar lines of 4/4 sections (so tempo does not matter), every
-    `hop_quarters` (default: the span, i.e. no overlap; must be whole bars). A window lies inside
-    one 4/4 section; the last section runs to the end of the music, and its final window may be
-    padded with silence. Windows without pitched notes are dropped.
-    Returns (W, 4, 128, steps) float32 rolls and (W,) int64 start ticks; `packed=True`: binary rolls
-    bit-packed along time as each is made, (W, 4, 128, steps // 8) uint8, 32x less memory.
-    Raises MidiSkip("no_notes") without pitched notes, MidiSkip("no_4_4_grid") when no window has any,
-    MidiSkip("too_many_windows") before rolling a file cut into more than `max_windows`.
+    quarter and whatever its meter. Windows start on bar lines (so tempo does not matter) of every
+    meter, or of the `meters` listed (e.g. ["4/4"]: 4/4 sections only), at least `hop_quarters`
+    apart (default: the span, no overlap); the rules are in llmusic.midi.meter. Windows without
+    pitched notes are dropped. `packed=True`: binary rolls bit-packed along time as each is made
+    (32x less memory than float32).
+    Raises MidiSkip("too_many_windows") before rolling a file cut into more than `max_windows`;
+    MidiSkip("no_notes") without pitched notes; MidiSkip("meter_excluded") when no window of
+    the allowed meters holds any, MidiSkip("no_grid") when, with every meter allowed, none does
+    (only malformed time signatures, or notes between windows only).
     """
+    window, hop = _window_and_hop(score, time_span_ticks, ticks_per_quarter, hop_quarters)
+    allowed = allowed_meters(meters)
     channel, pitch, start, end, vel = score_notes(score)
     if not np.isin(channel, PITCHED).any():
         raise MidiSkip("no_notes")
-    starts, window = window_starts(score, int(end.max()), time_span_ticks, ticks_per_quarter, hop_quarters)
+    starts, names = bar_window_starts(score, int(end.max()), window, hop, allowed)
     if max_windows is not None and len(starts) > max_windows:
         raise MidiSkip("too_many_windows", f"{len(starts)} windows > {max_windows}")
     rolls, kept = [], []
-    for w in starts:
+    for k, w in enumerate(starts.tolist()):
         inside = (start < w + window) & (end > w)
         roll = _rasterise(channel[inside], pitch[inside], start[inside] - w, end[inside] - w,
                           vel[inside] if velocity else None, window, steps)
         if roll[PITCHED].any():
             rolls.append(np.packbits(roll > 0, axis=-1) if packed else roll)
-            kept.append(w)
+            kept.append(k)
     if not rolls:
-        raise MidiSkip("no_4_4_grid")
-    return np.stack(rolls), np.asarray(kept, dtype=np.int64)
+        raise MidiSkip("no_grid" if allowed is None else "meter_excluded")
+    return Windows(np.stack(rolls), starts[kept], [names[k] for k in kept])

@@ -52,5 +52,10 @@ class CNN(nn.Module):
         dense.append(nn.Linear(width, config.n_classes))
         self.head = nn.Sequential(*dense)
 
+    @classmethod
+    def build(cls, n_classes: int, **fields) -> CNN:
+        """The network LitClassifier builds for `n_classes` from its config fields (conf/model/)."""
+        return cls(CNNConfig(n_classes=n_classes, **fields))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (B, n_classes)
