@@ -173,7 +173,7 @@ def probed(tmp_path_factory):
     out = tmp_path_factory.mktemp("probe")
     run_generate(out / "run", "taxonomy.genres=[Pop,Jazz,Country,Classical]", "taxonomy.styles=[Swing,Funky,Ballad]",
                  "n_per_combo=2")
-    cfg = compose_entry("probe", f"llm_run={out / 'run'}", "real_roots=[${dataset.root}]", "n_resamples=50",
+    cfg = compose_entry("probe", f"llm_run={out / 'run'}", "real_roots=[${dataset.root.0}]", "n_resamples=50",
                         "max_songs_per_group=40", "min_real_songs=10", "workers=1", "windows_per_song=4")
     return probe(cfg), cfg
 

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from llmusic.config import CONF_DIR, REPO_ROOT, resolve_path
 from llmusic.data.labels import CLASS_ORDERS
+from llmusic.data.lmd import as_list
 from llmusic.probe import PROBE_FILE, figures, markdown
 from llmusic.probe.compare import compare, plain
 from llmusic.probe.samples import llm_features, real_features
@@ -57,7 +58,7 @@ def probe(cfg: DictConfig) -> dict:
                          cfg.realism.l2, cfg.top_gaps, cfg.seed, cfg.calibration)
     result.update({
         "llm_run": shown(run.dir), "label": cfg.label, "taxonomy": data.taxonomy, "label_map": label_map.name,
-        "real_roots": [shown(resolve_path(r)) for r in cfg.real_roots], "labels": shown(resolve_path(data.labels)),
+        "real_roots": [shown(resolve_path(r)) for r in cfg.real_roots], "labels": ", ".join(shown(p) for p in as_list(data.labels, "labels")),
         "constraints": cs.name, "time_span_ticks": cs.time_span_ticks, "ticks_per_quarter": cs.ticks_per_quarter,
         "settings": {k: OmegaConf.to_container(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k]
                      for k in ("windows_per_song", "max_songs_per_group", "min_llm_songs", "min_real_songs",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from llmusic.data.labels import load_label_map
+from llmusic.data.lmd import as_list, load_label_maps
 from llmusic.data.lmd import find_midi_by_md5
 from llmusic.midi import MidiSkip, load_score, score_to_song
 from llmusic.midi.features import FEATURE_NAMES, files_features, song_features
@@ -101,12 +101,13 @@ def llm_features(run: GenerateRun, label: str, include_repaired: bool = True, ma
                       order, {k: v for k, v in skipped.items() if v})
 
 
-def real_features(roots: Sequence[str | os.PathLike], labels: str | os.PathLike, taxonomy: str, classes: Sequence[str],
+def real_features(roots: Sequence[str | os.PathLike], labels: str | os.PathLike | Sequence[str | os.PathLike],
+                  taxonomy: str, classes: Sequence[str],
                   time_span_ticks: int, ticks_per_quarter: int, windows_per_song: int | None = None,
                   max_songs_per_group: int | None = None, seed: int = 0, workers: int = 1) -> FeatureSet:
     """Windows of the real files under `roots` (found by md5, as the Lakh data sets find them) whose
     labels in `taxonomy` name exactly one of `classes`, grouped by that class in `classes` order."""
-    table = load_label_map(labels)
+    table = load_label_maps(as_list(labels, "labels"))  # one labels file or several, as the Lakh data sets read them
     if taxonomy not in table:
         raise ValueError(f"{labels} has no {taxonomy!r} labels (keys: {sorted(table)})")
     by_md5 = table[taxonomy]
