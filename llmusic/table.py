@@ -2,6 +2,7 @@
 
     python -m llmusic.table paper_style scale=small            # build (or finish) tables/paper_style
     python -m llmusic.table paper_style llm=openai launcher=slurm
+    python -m llmusic.table paper_style scale=small --seeds 0   # one seed instead of the table's
     python -m llmusic.table --rerun tables/paper_style         # re-run every cell from its saved configs
 
 A table is a config, conf/table/<name>.yaml: its cells (each a list of `llmusic.pipeline` overrides),
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("name", nargs="?", help="a table of conf/table/ (with --rerun: none)")
     parser.add_argument("overrides", nargs="*", help="pipeline overrides for every cell, e.g. scale=small llm=openai")
     parser.add_argument("--out", type=Path, help="the table's folder (default: tables/<name>)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="instead of the table's seeds (a quicker, smaller table)")
     parser.add_argument("--rerun", type=Path, metavar="TABLE_DIR", help="re-run a built table from its saved configs")
     parser.add_argument("--tolerance", type=float, help="with --rerun: the table's own tolerance unless given")
     args = parser.parse_args(argv)
@@ -149,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.name:
         parser.error("name a table of conf/table/ or give --rerun TABLE_DIR")
     out = args.out or Path("tables") / args.name
-    build_table(args.name, table_config(args.name), args.overrides, out)
+    table = table_config(args.name)
+    table.seeds = args.seeds or table.seeds
+    build_table(args.name, table, args.overrides, out)
     print((out / "table.md").read_text())
     print(f"[table] {out / 'table.md'}, {out / 'table.csv'}, {out / MANIFEST}")
     return 0
