@@ -102,11 +102,13 @@ def cell_entry(out: Path, cell: str, seed: int, overrides: Sequence[str], record
     for name in rows:
         run_dir = Path(record["students"][name]["run_dir"])
         students[name] = {"experiment": record["students"][name]["experiment"],
+                          "test_data": record["students"][name]["test_data"],
                           "config": os.path.relpath(run_dir / "config.yaml", out),
                           "metrics": os.path.relpath(run_dir / "metrics.json", out)}
     return {"cell": cell, "seed": seed, "overrides": list(overrides),
             "cell_record": os.path.relpath(here / CELL_FILE, out),
-            "generate": {"out_dir": str(run.dir), "config": OmegaConf.to_container(run.config),
+            "generate": {"out_dir": str(run.dir), "saved_config": str(run.dir / "config.yaml"),
+                         "config": OmegaConf.to_container(run.config),
                          "valid_rate": record["generate"]["valid_rate"]},
             "students": students}
 
@@ -125,8 +127,8 @@ def build_table(name: str, table: DictConfig, overrides: Sequence[str], out: Pat
     for cell, cell_overrides in table.cells.items():
         for seed in table.seeds:
             record = json.loads((cell_dir(out, cell, seed) / CELL_FILE).read_text())
-            entries.append(cell_entry(out, cell, seed, [*cell_overrides, *overrides], record, table.rows))
             numbers += cell_numbers(cell, seed, record, table.rows)
+            entries.append(cell_entry(out, cell, seed, [*cell_overrides, *overrides], record, table.rows))
     manifest = {"table": name, "config": OmegaConf.to_container(table), "overrides": list(overrides),
                 "code": code_version(), "packages": package_versions(), "cells": entries, "numbers": numbers}
     (out / "table.md").write_text(markdown(table.title, numbers, table.paper))

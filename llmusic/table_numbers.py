@@ -3,8 +3,9 @@ their layout: table.csv (one line per cell, seed, student and metric) and table.
 cell, student and metric: mean and sd over seeds, each seed's 95% interval, both label-blind
 baselines, the test-set size, the cell's valid rate and the published numbers beside it).
 
-A number is a dict: cell, seed, student, experiment, metric, value, lo, hi (its 95% interval over
-test items, where the score has one), majority, chance, test_items, valid_rate. `--rerun` compares
+A number is a dict: cell, seed, student, experiment, test_data (real, or generated_holdout where the
+real test data was missing), metric, value, lo, hi (its 95% interval over test items, where the
+score has one), majority, chance, test_items, valid_rate. `--rerun` compares
 the numbers of a new run with these, key by key (NUMBER_KEY, COMPARED).
 """
 
@@ -20,7 +21,7 @@ from llmusic.eval.uncertainty import mean_sd
 
 NUMBER_KEY = ("cell", "seed", "student", "metric")  # what names one number of a table
 COMPARED = ("value", "lo", "hi", "majority", "chance", "test_items", "valid_rate")  # what a rerun must repeat
-CSV_COLUMNS = (*NUMBER_KEY, "experiment", *COMPARED)
+CSV_COLUMNS = (*NUMBER_KEY, "experiment", "test_data", *COMPARED)
 
 
 def test_items(student: Mapping) -> int | None:
@@ -44,7 +45,8 @@ def cell_numbers(cell: str, seed: int, record: Mapping, rows: Mapping[str, Seque
                 continue
             lo, hi = score.get("interval") or (None, None)
             numbers.append({"cell": cell, "seed": seed, "student": student, "experiment": result["experiment"],
-                            "metric": metric, "value": score["value"], "lo": lo, "hi": hi,
+                            "test_data": result["test_data"], "metric": metric, "value": score["value"],
+                            "lo": lo, "hi": hi,
                             "majority": score.get("majority"), "chance": score.get("chance"),
                             "test_items": test_items(result), "valid_rate": record["generate"]["valid_rate"]})
     return numbers
@@ -82,8 +84,9 @@ def table_rows(numbers: Sequence[Mapping], paper: Mapping[str, Sequence[str]]) -
         mean, sd = mean_sd([n["value"] for n in group])
         intervals = "; ".join(f"[{n['lo']:.3f}, {n['hi']:.3f}]" for n in group if n["lo"] is not None) or "-"
         beside = published(group[0]["experiment"], metric) if metric in paper.get(student, ()) else []
-        rows.append([cell, student, metric, ",".join(str(n["seed"]) for n in group), _fmt(mean), _fmt(sd),
-                     intervals, _same([n["majority"] for n in group]), _same([n["chance"] for n in group]),
+        held_out = " (tested on held-out generated songs: real data missing)" * (group[0]["test_data"] != "real")
+        rows.append([cell, student + held_out, metric, ",".join(str(n["seed"]) for n in group), _fmt(mean),
+                     _fmt(sd), intervals, _same([n["majority"] for n in group]), _same([n["chance"] for n in group]),
                      _same([n["test_items"] for n in group]), _same([n["valid_rate"] for n in group]),
                      "; ".join(f"{value:.3f} ({row})" for value, row in beside) or "-"])
     return columns, rows

@@ -49,8 +49,8 @@ def rerun_cell(entry: Mapping, table_dir: Path, where: Path) -> dict:
         saved = OmegaConf.to_container(OmegaConf.load(table_dir / student["config"]))
         paths = {gen["out_dir"]: str(where / "generate"), saved["paths"]["output_dir"]: str(where / "train" / name)}
         metrics = train(OmegaConf.create(moved(saved, paths)))
-        students[name] = {"experiment": student["experiment"], "data": metrics["data"],
-                          "test": flat_test_metrics(metrics["test"])}
+        students[name] = {"experiment": student["experiment"], "test_data": student["test_data"],
+                          "data": metrics["data"], "test": flat_test_metrics(metrics["test"])}
     return {"generate": {"valid_rate": summary["valid_rate"]}, "students": students}
 
 

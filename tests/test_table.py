@@ -51,7 +51,8 @@ def test_every_table_composes_and_its_cells_train_its_rows(name, compose):
         trained = {s for s, spec in students.items() if spec is not None}
         assert set(table.rows) <= trained, (cell, set(table.rows) - trained)
     assert set(table.paper) <= set(table.rows)
-    assert {"paper_style", "paper_genre", "paper_melody_completion", "prompt_ablation", "constraint_ablation"} <= set(TABLES)
+    assert {"paper_style", "paper_genre", "paper_melody_completion", "prompt_ablation", "constraint_ablation"} <= \
+        set(TABLES)
 
 
 def test_table_files_and_manifest(built):
@@ -62,7 +63,9 @@ def test_table_files_and_manifest(built):
     assert manifest["packages"]["torch"] and manifest["packages"]["hydra-core"]
     (entry,) = manifest["cells"]
     assert (entry["cell"], entry["seed"]) == ("llm_midi", 0) and (out / entry["cell_record"]).is_file()
-    assert entry["generate"]["config"]["n_per_combo"] == 2 and entry["generate"]["out_dir"] == cell["generate"]["out_dir"]
+    assert entry["generate"]["config"]["n_per_combo"] == 2
+    assert entry["generate"]["out_dir"] == cell["generate"]["out_dir"]
+    assert Path(entry["generate"]["saved_config"]).is_file()
     genre = entry["students"]["genre"]
     saved = OmegaConf.load(out / genre["config"])
     assert saved.seed == 0 and saved.llm_run == cell["generate"]["out_dir"] and saved.trainer.max_epochs == 1
@@ -71,7 +74,8 @@ def test_table_files_and_manifest(built):
     assert [n["metric"] for n in manifest["numbers"]] == METRICS
     for number in manifest["numbers"]:
         score = cell["students"]["genre"]["test"][number["metric"]]
-        assert (number["value"], number["chance"], number["majority"]) == (score["value"], score["chance"], score["majority"])
+        assert [number[k] for k in ("value", "chance", "majority")] == [score[k] for k in ("value", "chance", "majority")]
+        assert number["test_data"] == "real"
         assert number["test_items"] == cell["students"]["genre"]["data"]["test"]["songs"] > 0
         assert number["valid_rate"] == cell["generate"]["valid_rate"]
     with open(out / "table.csv") as f:
@@ -123,7 +127,7 @@ def test_rerun_follows_the_saved_configs_not_todays_defaults(built, tmp_path, mo
 
 
 def test_differences_flag_what_moved_beyond_the_tolerance():
-    key = {"cell": "c", "seed": 0, "student": "s"}
+    key = {"cell": "c", "seed": 0, "student": "s", "test_data": "real"}
     old = [{**key, "metric": "m", "value": 0.5, "lo": 0.4, "hi": 0.6, "majority": 0.3, "chance": 0.2,
             "test_items": 10, "valid_rate": 1.0},
            {**key, "metric": "gone", "value": 0.1, "lo": None, "hi": None, "majority": None, "chance": 0.1,
