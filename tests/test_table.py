@@ -74,7 +74,8 @@ def test_table_files_and_manifest(built):
     assert [n["metric"] for n in manifest["numbers"]] == METRICS
     for number in manifest["numbers"]:
         score = cell["students"]["genre"]["test"][number["metric"]]
-        assert [number[k] for k in ("value", "chance", "majority")] == [score[k] for k in ("value", "chance", "majority")]
+        keys = ("value", "chance", "majority")
+        assert [number[k] for k in keys] == [score[k] for k in keys]
         assert number["test_data"] == "real"
         assert number["test_items"] == cell["students"]["genre"]["data"]["test"]["songs"] > 0
         assert number["valid_rate"] == cell["generate"]["valid_rate"]
