@@ -11,9 +11,10 @@ Building runs the cells a previous build did not finish through the pipeline its
 (`python -m llmusic.pipeline -m ... seed=...` with the given launcher: local, joblib, slurm), into
 <out>/cells/<cell>/seed<k>/; a cell whose cell.json holds today's config is reused without a launch.
 It then writes <out>/table.md, table.csv (llmusic.table_numbers) and manifest.json: the table's
-config, the overrides, the code version (git commit and a dirty flag), the package versions and, per
-cell and seed, its cell.json, the generate run (its saved config, embedded) and every row student's
-saved config.yaml and metrics.json. `--rerun` (llmusic.table_rerun) needs nothing else.
+config, the overrides, the code version (git commit and a dirty flag) now and when each cell was
+launched, the package versions and, per cell and seed, its cell.json, the generate run (its saved
+config, embedded) and every row student's saved config.yaml and metrics.json. `--rerun`
+(llmusic.table_rerun) needs nothing else.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from llmusic.table_numbers import cell_numbers, markdown, write_csv
 from llmusic.table_rerun import rerun_table
 
 MANIFEST = "manifest.json"
+CODE_FILE = "code.json"  # in a cell's folder: the code version it was launched with
 PACKAGES = ("torch", "lightning", "torchmetrics", "hydra-core", "omegaconf", "numpy", "scikit-learn", "symusic",
             "pretty_midi", "miditoolkit", "openai", "transformers")
 # Overrides that set only Hydra's own node (where and how cells are launched): a cell's saved
@@ -68,6 +70,10 @@ def run_cells(out: Path, cell: str, overrides: Sequence[str], seeds: Sequence[in
     command = [sys.executable, "-m", "llmusic.pipeline", "-m", *overrides, f"seed={','.join(map(str, seeds))}",
                f"hydra.sweep.dir={out / 'cells' / cell}", "hydra.sweep.subdir=seed${seed}"]
     print(f"[table] cell {cell}, seeds {list(seeds)}: {' '.join(command[1:])}", flush=True)
+    version = json.dumps(code_version())
+    for seed in seeds:  # the code the cell runs with (the manifest keeps it when the cell is reused later)
+        cell_dir(out, cell, seed).mkdir(parents=True, exist_ok=True)
+        (cell_dir(out, cell, seed) / CODE_FILE).write_text(version)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH"))))}
     subprocess.run(command, check=True, env=env)
 
@@ -105,8 +111,10 @@ def cell_entry(out: Path, cell: str, seed: int, overrides: Sequence[str], record
                           "test_data": record["students"][name]["test_data"],
                           "config": os.path.relpath(run_dir / "config.yaml", out),
                           "metrics": os.path.relpath(run_dir / "metrics.json", out)}
+    code = here / CODE_FILE
     return {"cell": cell, "seed": seed, "overrides": list(overrides),
             "cell_record": os.path.relpath(here / CELL_FILE, out),
+            "code": json.loads(code.read_text()) if code.is_file() else None,  # None: not launched by llmusic.table
             "generate": {"out_dir": str(run.dir), "saved_config": str(run.dir / "config.yaml"),
                          "config": OmegaConf.to_container(run.config),
                          "valid_rate": record["generate"]["valid_rate"]},

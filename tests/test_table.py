@@ -63,6 +63,7 @@ def test_table_files_and_manifest(built):
     assert manifest["packages"]["torch"] and manifest["packages"]["hydra-core"]
     (entry,) = manifest["cells"]
     assert (entry["cell"], entry["seed"]) == ("llm_midi", 0) and (out / entry["cell_record"]).is_file()
+    assert entry["code"] == manifest["code"]  # launched by this build: the same commit and dirty flag
     assert entry["generate"]["config"]["n_per_combo"] == 2
     assert entry["generate"]["out_dir"] == cell["generate"]["out_dir"]
     assert Path(entry["generate"]["saved_config"]).is_file()
