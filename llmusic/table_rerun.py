@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -96,5 +97,5 @@ def rerun_table(manifest: Mapping, table_dir: Path, tolerance: float | None = No
     out = table_dir / "rerun"
     (out / "rerun.json").write_text(json.dumps({"tolerance": tolerance, "differences": found}, indent=2))
     (out / "rerun.md").write_text(markdown(found, tolerance))
-    print_differences(found, tolerance, console or Console())
+    print_differences(found, tolerance, console or Console(width=None if sys.stdout.isatty() else 150))  # logs: no wrap
     return found

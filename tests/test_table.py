@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 import llmusic.config
 import llmusic.table as tb
-from llmusic.table_numbers import differences
+from llmusic.table_numbers import cell_numbers, differences
 from llmusic.table_rerun import moved, rerun_table
 from tests.helpers import PIPELINE_TINY
 
@@ -150,3 +150,24 @@ def test_differences_flag_what_moved_beyond_the_tolerance():
 def test_moved_moves_paths_at_or_under_an_old_location(value, expected):
     tree = {"data": {"train": {"out_dir": value}, "roots": [value]}}
     assert moved(tree, {"/a/run": "/b/new"}) == {"data": {"train": {"out_dir": expected}, "roots": [expected]}}
+
+
+def test_committed_table_points_to_the_configs_and_metrics_behind_every_number():
+    """experiments/results/tables/paper_style (docs/tables.md): each number is its cell's, and every
+    file the manifest names is committed beside it (a rerun needs nothing else)."""
+    out = llmusic.config.REPO_ROOT / "experiments/results/tables/paper_style"
+    manifest = json.loads((out / tb.MANIFEST).read_text())
+    table = manifest["config"]
+    numbers = []
+    for entry in manifest["cells"]:
+        record = json.loads((out / entry["cell_record"]).read_text())
+        numbers += cell_numbers(entry["cell"], entry["seed"], record, table["rows"])
+        assert entry["code"]["commit"] and entry["generate"]["config"]["llm"]["name"] == "baseline"
+        for name, student in entry["students"].items():
+            metrics = json.loads((out / student["metrics"]).read_text())
+            saved = OmegaConf.load(out / student["config"])
+            assert metrics["name"] == saved.name == name and saved.seed == entry["seed"]
+            assert saved.llm_run == entry["generate"]["out_dir"]
+    assert numbers == manifest["numbers"] and len(numbers) == 16
+    rerun = json.loads((out / "rerun/rerun.json").read_text())
+    assert rerun["tolerance"] == 0 and rerun["differences"] and not any(d["flagged"] for d in rerun["differences"])
