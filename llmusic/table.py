@@ -139,7 +139,7 @@ def build_table(name: str, table: DictConfig, overrides: Sequence[str], out: Pat
             entries.append(cell_entry(out, cell, seed, [*cell_overrides, *overrides], record, table.rows))
     manifest = {"table": name, "config": OmegaConf.to_container(table), "overrides": list(overrides),
                 "code": code_version(), "packages": package_versions(), "cells": entries, "numbers": numbers}
-    (out / "table.md").write_text(markdown(table.title, numbers, table.paper))
+    (out / "table.md").write_text(markdown(table.title, numbers, table.paper, table.rows))
     write_csv(numbers, out / "table.csv")
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest

@@ -32,7 +32,8 @@ def test_items(student: Mapping) -> int | None:
 
 def cell_numbers(cell: str, seed: int, record: Mapping, rows: Mapping[str, Sequence[str]]) -> list[dict]:
     """The numbers of one cell record (cell.json) the table's `rows` ask for, in row order. A metric the
-    student's test record lacks (an open score where no class is unscored) is left out, not invented."""
+    student's test record lacks (an open score where no class is unscored) is left out, not invented;
+    `markdown` names it below the table."""
     numbers = []
     for student, metrics in rows.items():
         result = record["students"].get(student)
@@ -92,10 +93,16 @@ def table_rows(numbers: Sequence[Mapping], paper: Mapping[str, Sequence[str]]) -
     return columns, rows
 
 
-def markdown(title: str, numbers: Sequence[Mapping], paper: Mapping[str, Sequence[str]]) -> str:
+def markdown(title: str, numbers: Sequence[Mapping], paper: Mapping[str, Sequence[str]],
+             asked: Mapping[str, Sequence[str]]) -> str:
+    """The table, and below it every metric the table `asked` for (its rows) that no cell measured."""
     columns, rows = table_rows(numbers, paper)
     text = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     text += ["| " + " | ".join(row) + " |" for row in rows]
+    found = {(n["student"], n["metric"]) for n in numbers}
+    missing = [f"{student} {metric}" for student, metrics in asked.items() for metric in metrics
+               if (student, metric) not in found]
+    text += ["", f"Not in any cell's test record: {', '.join(missing)}."] if missing else []
     return "\n".join(text) + "\n"
 
 

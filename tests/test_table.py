@@ -85,6 +85,7 @@ def test_table_files_and_manifest(built):
     assert [(r["metric"], float(r["value"])) for r in rows] == [(n["metric"], n["value"]) for n in manifest["numbers"]]
     md = (out / "table.md").read_text()
     assert md.startswith("# Genre:") and md.count("\n| llm_midi | genre |") == len(METRICS)
+    assert "Not in any cell's test record" not in md  # every asked metric was measured
 
 
 def test_second_build_reuses_every_cell(built, monkeypatch):
