@@ -10,7 +10,8 @@ the seeds every cell runs with, the rows (student -> metrics) and the published 
 Building runs the cells a previous build did not finish through the pipeline itself
 (`python -m llmusic.pipeline -m ... seed=...` with the given launcher: local, joblib, slurm), into
 <out>/cells/<cell>/seed<k>/; a cell whose cell.json holds today's config is reused without a launch.
-It then writes <out>/table.md, table.csv (llmusic.table_numbers) and manifest.json: the table's
+It then writes <out>/table.md, table.csv (llmusic.table_numbers), table.png (llmusic.table_plot) and
+manifest.json: the table's
 config, the overrides, the code version (git commit and a dirty flag) now and when each cell was
 launched, the package versions and, per cell and seed, its cell.json, the generate run (its saved
 config, embedded) and every row student's saved config.yaml and metrics.json. `--rerun`
@@ -36,6 +37,7 @@ from llmusic.pipeline import cell_identity
 from llmusic.run_dir import GenerateRun
 from llmusic.sweep_report import CELL_FILE
 from llmusic.table_numbers import cell_numbers, markdown, write_csv
+from llmusic.table_plot import plot_table
 from llmusic.table_rerun import rerun_table
 
 MANIFEST = "manifest.json"
@@ -141,6 +143,7 @@ def build_table(name: str, table: DictConfig, overrides: Sequence[str], out: Pat
                 "code": code_version(), "packages": package_versions(), "cells": entries, "numbers": numbers}
     (out / "table.md").write_text(markdown(table.title, numbers, table.paper, table.rows))
     write_csv(numbers, out / "table.csv")
+    plot_table(table.title, numbers, table.paper, out / "table.png")
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
 
@@ -165,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.seeds = args.seeds or table.seeds
     build_table(args.name, table, args.overrides, out)
     print((out / "table.md").read_text())
-    print(f"[table] {out / 'table.md'}, {out / 'table.csv'}, {out / MANIFEST}")
+    print(f"[table] {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.png'}, {out / MANIFEST}")
     return 0
 
 

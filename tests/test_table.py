@@ -86,6 +86,7 @@ def test_table_files_and_manifest(built):
     md = (out / "table.md").read_text()
     assert md.startswith("# Genre:") and md.count("\n| llm_midi | genre |") == len(METRICS)
     assert "Not in any cell's test record" not in md  # every asked metric was measured
+    assert (out / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_second_build_reuses_every_cell(built, monkeypatch):
