@@ -29,7 +29,7 @@ from llmusic.eval.uncertainty import mcnemar_test, paired_permutation_test, pair
 PREDICTIONS = "predictions.npz"
 SEEDED = ("seed", "data.seed", "data.train.shuffle_labels")  # keys set by a run's seed
 FOLDED = ("fold", "data.train.fold", "data.test.fold")  # keys set by a cross-validation fold
-TEST_DATA_IGNORED = ("cache_dir",)  # keys of data.test that do not change its items
+TEST_DATA_IGNORED = ("cache_dir", "inputs")  # keys of data.test that do not change its items (inputs: rolls or features of the same windows)
 
 
 @dataclass

@@ -77,6 +77,15 @@ def test_compare_classification_runs_on_the_same_songs(tmp_path, target):
     assert "McNemar" in md and "swap" in md and str(good) in md
 
 
+def test_compare_the_feature_baseline_with_the_cnn_on_the_same_songs(tmp_path, target):
+    """inputs=features reads the same windows of the same songs as the CNN's rolls: a paired test applies."""
+    cnn = write_run(tmp_path, "cnn", 0, noisy_logits(target, 0.7, 1), target, test={**TEST, "inputs": "rolls"})
+    features = write_run(tmp_path, "features", 0, noisy_logits(target, 0.5, 2), target,
+                         test={**TEST, "inputs": "features"}, model="FeatureLinear")
+    result = compare_runs(*(collect_runs(d)[0] for d in (cnn, features)))
+    assert result["items"] == 300 and result["accuracy"][0] > result["accuracy"][1]
+
+
 def test_compare_refuses_runs_tested_on_different_data(tmp_path, target, capsys):
     a = write_run(tmp_path, "fold0", 0, noisy_logits(target, 0.6, 1), target)
     b = write_run(tmp_path, "fold1", 0, noisy_logits(target, 0.6, 2), target, test={**TEST, "fold": 1})

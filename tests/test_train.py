@@ -172,3 +172,27 @@ def test_cli_multirun_over_folds_and_seeds_then_report_and_compare(tmp_path, sha
     other_fold = subprocess.run([*compare, str(sweep / "fold=0,seed=0"), str(sweep / "fold=1,seed=0")], cwd=REPO_ROOT,
                                 capture_output=True, text=True)
     assert other_fold.returncode != 0 and "different data (data.test: fold)" in other_fold.stderr
+
+
+def test_protocol_musicbert_scores_multilabel_over_every_class(tmp_path, shared_data):
+    """protocol=musicbert: no label map, multi-label over all 13 TOP-MAGD genres, MusicBERT's number beside it only."""
+    cfg = compose_train(["experiment=genre_supervised_topmagd", "protocol=musicbert", "scale=small",
+                         "+trainer.fast_dev_run=true"], tmp_path)
+    assert cfg.data.train.multilabel and cfg.data.test.multilabel
+    metrics = train(cfg)
+    song = metrics["test"]["song"]
+    assert song["classes"] == list(CLASS_ORDERS["topmagd"]) and len(song["classes"]) == 13
+    assert metrics["variant"]["protocol"] == "musicbert"
+    assert numbers_for("genre_supervised_topmagd", "musicbert") and not numbers_for("genre_supervised_topmagd")
+
+
+def test_feature_baseline_and_balanced_training_read_the_same_songs(llm_run, tmp_path, shared_data):
+    """model=feature_logreg feeds each window's note statistics; data.balance=true draws windows by class weight."""
+    overrides = ["experiment=genre_llm_to_topmagd", "scale=small", f"llm_run={llm_run}"]
+    features = instantiate(compose_train([*overrides, "model=feature_logreg"], tmp_path / "f").data)
+    rolls = instantiate(compose_train([*overrides, "data.balance=true"], tmp_path / "b").data)
+    x = features.train[0][0]  # (F,): the note statistics of one window
+    assert x.shape == (len(FEATURE_NAMES),)
+    assert np.array_equal(features.train_full.song_ids, rolls.train_full.song_ids)
+    assert isinstance(rolls.train_dataloader().sampler, WeightedRandomSampler)
+    assert not isinstance(features.train_dataloader().sampler, WeightedRandomSampler)
