@@ -35,6 +35,11 @@ ALLOWED: dict[str, set[str]] = {
     "probe": {"midi", "data", "eval"},
     "pipeline": GENERATION | {"engine", "generate", "data", "models", "eval", "train", "runs", "sweep_report",
                               "report", "analysis"},
+    "table_numbers": {"eval"},  # a table's numbers from its cells' records, their layout and a rerun's diff
+    "table_plot": {"eval", "table_numbers"},  # a table's picture
+    "table_rerun": GENERATION | {"engine", "generate", "data", "models", "eval", "train", "pipeline", "table_numbers"},
+    "table": GENERATION | {"engine", "generate", "data", "models", "eval", "train", "sweep_report", "pipeline",
+                           "table_numbers", "table_plot", "table_rerun"},
 }
 
 
