@@ -5,6 +5,9 @@
                                path, prompt, sampling, every attempt, usage, cost
     <out_dir>/replies.jsonl    every raw reply text, one line per attempt that got one
     <out_dir>/midi/<Genre>__<Style>/<index>.mid
+    <out_dir>/midi/songs.npz   the notes of every song written to MIDI, by its manifest path, so data
+                               sets roll a song without reading its file back (in midi/: it is
+                               replaced together with the files it mirrors)
     <out_dir>/summary.json     valid rates per genre and style, requests, attempts, tokens, cost, time
 
 `generate` and the engine write a run through `GenerateRun.rerun()`; the data sets, the analysis
@@ -28,13 +31,16 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from llmusic.config import finished_with
 from llmusic.constraints import ConstraintSet
+from llmusic.song import TRACKS, Song, empty_events
 
 CONFIG, MANIFEST, REPLIES, MIDI, SUMMARY = "config.yaml", "manifest.jsonl", "replies.jsonl", "midi", "summary.json"
+SONGS = f"{MIDI}/songs.npz"
 ARTEFACTS = (CONFIG, MIDI, REPLIES, MANIFEST, SUMMARY)  # what a rerun replaces, in the order it moves them
 STAGING = ".rerun"  # a rerun's new files, until they are moved into place
 COMMITTED = "COMMITTED"  # in STAGING: the new run is complete and is being moved into place
@@ -110,6 +116,21 @@ class GenerateRun:
     def files(self, records: Iterable[dict]) -> list[Path]:
         """What a data set made of these records depends on: the manifest and their MIDI files."""
         return [self.dir / MANIFEST, *(self.midi_path(r) for r in records)]
+
+    def songs(self) -> dict[str, Song]:
+        """The songs `write_songs` saved, by manifest `midi` path ({} for a run that saved none)."""
+        path = self.dir / SONGS
+        if not path.is_file():
+            return {}
+        with np.load(path) as npz:
+            a = {name: npz[name] for name in npz.files}
+        songs = {}
+        for i, name in enumerate(a["midi"].tolist()):
+            notes, role = (x[a["first_note"][i]:a["first_note"][i + 1]] for x in (a["notes"], a["role"]))
+            songs[name] = Song({r: notes[role == k] for k, r in enumerate(TRACKS)}, int(a["ticks_per_quarter"][i]),
+                               float(a["tempo_bpm"][i]), tuple(a["time_signature"][i].tolist()),
+                               {r: int(p) for r, p in zip(TRACKS, a["programs"][i]) if p >= 0})
+        return songs
 
     @cached_property
     def config(self) -> DictConfig:
@@ -220,6 +241,24 @@ class GenerateRun:
         path = self.dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         return rel, path
+
+    def write_songs(self, songs: dict[str, Song]) -> None:
+        """Saves the songs written to MIDI, by manifest `midi` path: the notes as the files hold them
+        (a renderer that changes notes on the way to MIDI saves what it wrote)."""
+        songs = {name: songs[name] for name in sorted(songs)}
+        events = [[s.tracks.get(role, empty_events()) for role in TRACKS] for s in songs.values()]
+        counts = [sum(len(e) for e in tracks) for tracks in events]
+        (self.dir / SONGS).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(self.dir / SONGS, midi=np.asarray(list(songs), dtype=str),
+                 notes=np.concatenate([np.concatenate(t) for t in events]) if songs else empty_events(),
+                 role=np.concatenate([np.repeat(np.arange(len(TRACKS), dtype=np.int8), [len(e) for e in t])
+                                      for t in events]) if songs else np.zeros(0, np.int8),
+                 first_note=np.r_[0, np.cumsum(counts)].astype(np.int64),
+                 ticks_per_quarter=np.asarray([s.ticks_per_quarter for s in songs.values()], dtype=np.int64),
+                 tempo_bpm=np.asarray([s.tempo_bpm for s in songs.values()], dtype=np.float64),
+                 time_signature=np.asarray([s.time_signature for s in songs.values()], dtype=np.int64).reshape(-1, 2),
+                 programs=np.asarray([[s.programs.get(r, -1) for r in TRACKS] for s in songs.values()],
+                                     dtype=np.int64).reshape(-1, len(TRACKS)))
 
     def write_manifest(self, records: Iterable[dict]) -> None:
         with open(self.dir / MANIFEST, "w", encoding="utf-8") as f:

@@ -19,7 +19,7 @@ import numpy as np
 from llmusic.config import resolve_path
 from llmusic.data.label_map import LabelMap
 from llmusic.data.rolls import RollDataset
-from llmusic.midi import MidiSkip, read_midi, song_pianoroll
+from llmusic.midi import MidiSkip, song_pianoroll
 from llmusic.midi.pianoroll import PITCHED
 from llmusic.run_dir import GenerateRun
 
@@ -27,9 +27,11 @@ from llmusic.run_dir import GenerateRun
 class LlmMidiDataset(RollDataset):
     """Piano rolls of a generate run's songs, labelled by `label`.
 
-    `from_song=True` rolls the song read back from its MIDI file over the constraint span
-    (`song_pianoroll`) instead of cutting the file into windows like real music (`midi_windows`);
-    both give the same roll for a song written by the engine. `time_span_ticks` and
+    `from_song=True` rolls each 4/4 song over the constraint span (`song_pianoroll`) straight from
+    the notes the run saved of it (`GenerateRun.songs`), instead of reading its file back and
+    cutting it into windows like real music (`midi_windows`, what `from_song=False` does for every
+    song); both give the same rolls, the first without reading any MIDI
+    (benchmarks/README-render.md has the cost of each). `time_span_ticks` and
     `ticks_per_quarter` are the span the training config states (None: the run's); they must frame
     the songs as the run's constraint set does.
     """
@@ -43,6 +45,7 @@ class LlmMidiDataset(RollDataset):
         super().__init__(time_span_ticks=constraints.time_span_ticks, ticks_per_quarter=constraints.ticks_per_quarter,
                          **kwargs)
         self.out_dir, self.label, self.from_song = run.dir, label, from_song
+        self.saved = {run.dir / name: song for name, song in run.songs().items()} if from_song else {}
         if label_map is not None and label_map.source not in (None, label):
             raise ValueError(f"label map {label_map.name!r} maps {label_map.source} labels, "
                              f"but this data set is labelled by {label!r}")
@@ -64,13 +67,12 @@ class LlmMidiDataset(RollDataset):
         self._build(paths, names, labels, classes, skipped, desc=f"llm-midi {self.out_dir.name} {label}")
 
     def song_windows(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
-        if not self.from_song:
+        song = self.saved.get(Path(path))
+        # Real music is cut into windows of 4/4 sections only (midi_windows): a song in another
+        # meter, or one the run saved no notes of, is read back and cut like it, to the same rolls.
+        if song is None or tuple(song.time_signature) != (4, 4):
             return super().song_windows(path)
-        try:
-            song = read_midi(path)
-        except Exception as err:  # symusic and the role check raise several types; all mean unreadable
-            raise MidiSkip("unreadable", f"{path}: {type(err).__name__}: {err}") from err
-        # The span in the file's own ticks (the engine writes the constraint set's ticks per quarter).
+        # The span in the song's own ticks (the engine writes the constraint set's ticks per quarter).
         roll = song_pianoroll(song, self.time_span_ticks * song.ticks_per_quarter // self.ticks_per_quarter, self.steps)
         if not roll[PITCHED].any():
             raise MidiSkip("no_notes")

@@ -23,6 +23,7 @@ from llmusic.llm.base import Backend, Completion, SongRequest
 from llmusic.midi.render import write_midi
 from llmusic.parse import parse_reply
 from llmusic.run_dir import VALID_STATUSES, GenerateRun
+from llmusic.song import Song
 
 
 def describe_error(error: BaseException) -> str:
@@ -85,6 +86,7 @@ class Engine:
             if backend.structured else None
         )
         self.stats = RunStats()
+        self.rendered: dict[str, Song] = {}  # every song written to MIDI, by its manifest path
 
     async def run(self, songs: Sequence[PlannedSong]) -> list[dict]:
         """Every song's manifest record, in plan order."""
@@ -194,9 +196,10 @@ class Engine:
         return self.prices.cost(model, completion.prompt_tokens, completion.completion_tokens,
                                 batch=bool(completion.extra.get("batch", False)))
 
-    def _render(self, planned: PlannedSong, song) -> str:
+    def _render(self, planned: PlannedSong, song: Song) -> str:
         rel, path = self.run_dir.midi_file(planned.genre, planned.style, planned.index)
         write_midi(song, path)
+        self.rendered[rel] = song
         return rel
 
     def _manifest_record(self, state: SongState) -> dict:

@@ -78,32 +78,37 @@ class LitCompletion(L.LightningModule):
     def _likelihood(self, context: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """(Q, T) contexts, (Q, N, T) candidates -> (Q, N) mean log-likelihoods.
 
-        Each distinct (context, candidate) pair is decoded once. The budget is shared by a block of
-        distinct candidates' `decoder_states` (a quarter), a block of distinct contexts' decoder
-        keys and values (a quarter) and the pairs of both blocks, decoded a pass at a time (half).
+        Each distinct (context, candidate) pair is decoded once, a context's candidates together
+        (one pass as long as the budget allows). The budget is shared by a block of distinct
+        candidates' `decoder_states` (a quarter), a block of distinct contexts' decoder keys and
+        values (a quarter) and the pass of the moment (half).
         """
         net, c, (q, n, t) = self.net, self.net.config, candidates.shape
         contexts, context_of = torch.unique(context, dim=0, return_inverse=True)  # (Uc, T), (Q,)
         phrases, phrase_of = torch.unique(candidates.reshape(q * n, t), dim=0, return_inverse=True)  # (Up, T)
         pairs, pair_of = torch.unique(context_of.repeat_interleave(n) * len(phrases) + phrase_of,
-                                      return_inverse=True)  # (P,), (Q * N,)
+                                      return_inverse=True)  # (P,) sorted by context, (Q * N,)
         pair_context, pair_phrase = pairs // len(phrases), pairs % len(phrases)
         kv_bytes = 4 * c.n_layers * 2 * c.max_len * c.d_model
         phrase_block = self._fits(4 * c.max_len * c.d_model, 1 / 4)
         context_block = self._fits(kv_bytes, 1 / 4)
-        per_pass = self._fits(self._sequence_bytes() + kv_bytes, 1 / 2)
+        per_pass = self._fits(self._sequence_bytes(), 1 / 2)
         scores = torch.empty(len(pairs), dtype=self.dtype, device=pairs.device)
         for p in range(0, len(phrases), phrase_block):
             states = self._in_passes(net.decoder_states, net.shift_right(phrases[p:p + phrase_block]))  # (p', T, C)
             for x in range(0, len(contexts), context_block):
                 block = torch.nonzero((pair_phrase >= p) & (pair_phrase < p + phrase_block) &
                                       (pair_context >= x) & (pair_context < x + context_block)).squeeze(1)
-                if len(block):
-                    kv, attend = net.memory_keys_values(*net.encode(contexts[x:x + context_block]))  # (x', H, S, D)
-                for rows in block.split(per_pass):
-                    i, j = pair_context[rows] - x, pair_phrase[rows] - p
-                    scores[rows] = net.target_log_likelihood(
-                        states[j], [[m[i] for m in layer] for layer in kv], attend[i], phrases[pair_phrase[rows]])
+                if not len(block):
+                    continue
+                kv, attend = net.memory_keys_values(*net.encode(contexts[x:x + context_block]))  # (x', H, S, D)
+                _, run_lengths = torch.unique_consecutive(pair_context[block], return_counts=True)
+                for run in block.split(run_lengths.tolist()):  # the pairs of one context
+                    i = int(pair_context[run[0]]) - x
+                    for rows in run.split(per_pass):
+                        scores[rows] = net.target_log_likelihood(
+                            states[pair_phrase[rows] - p], [[m[i:i + 1] for m in layer] for layer in kv],
+                            attend[i:i + 1], phrases[pair_phrase[rows]])
         return scores[pair_of].view(q, n)
 
     def _continuation(self, context: torch.Tensor, length: int) -> torch.Tensor:

@@ -8,8 +8,9 @@ their parameter names: checkpoints of the earlier nn.Transformer version load un
 
 Ranking scores many (context, candidate) pairs, so decoding comes in parts that can be computed
 once and shared: `memory_keys_values` per context, `decoder_states` (the first layer's
-self-attention, which sees the candidate alone) per candidate, and `decode_states` per pair.
-Greedy continuation decodes one token a step against a key/value cache.
+self-attention, which sees the candidate alone) per candidate, and `decode_states` per pair, the
+candidates of one context decoded together against its keys and values. Greedy continuation
+decodes one token a step against a key/value cache.
 """
 
 from __future__ import annotations
@@ -106,10 +107,12 @@ class DecoderLayer(Layer):
         return x + self.drop(self.self_attn.attend(q, k, v, causal=cache is None))
 
     def cross_block(self, x: torch.Tensor, memory_kv: list[torch.Tensor], attend: torch.Tensor) -> torch.Tensor:
-        """(B, T, C) -> x plus its attention to the (B, H, S, D) memory keys and values (`attend`
-        (B, 1, 1, S), True = may attend), then plus the MLP."""
-        q = self.multihead_attn.project(self.norm2(x), slice(0, 1))[0]  # (B, H, T, D)
-        x = x + self.drop(self.multihead_attn.attend(q, *memory_kv, attend))
+        """(B * N, T, C) -> x plus its attention to the (B, H, S, D) memory keys and values
+        (`attend` (B, 1, 1, S), True = may attend), then plus the MLP. Rows b * N to b * N + N - 1
+        attend to memory b: N sequences of one context are one query sequence of N * T steps."""
+        b, (bn, t, c) = len(memory_kv[0]), x.shape
+        q = self.multihead_attn.project(self.norm2(x).view(b, bn // b * t, c), slice(0, 1))[0]  # (B, H, N * T, D)
+        x = x + self.drop(self.multihead_attn.attend(q, *memory_kv, attend).view(bn, t, c))
         return x + self.drop(self.feed_forward(self.norm3(x)))
 
     def forward(self, x: torch.Tensor, memory_kv: list[torch.Tensor], attend: torch.Tensor,
@@ -167,8 +170,8 @@ class MelodyTransformer(nn.Module):
         return self.decoder.layers[0].self_block(self._embed(decoder_input))
 
     def decode_states(self, states: torch.Tensor, memory_kv: list, attend: torch.Tensor) -> torch.Tensor:
-        """`decoder_states` (B, T, C) through the rest of the decoder, against memory keys and values
-        (`memory_keys_values`, one context per row) -> next-token logits (B, T, vocab_size)."""
+        """`decoder_states` (B * N, T, C) through the rest of the decoder, N rows per context of
+        `memory_keys_values` -> next-token logits (B * N, T, vocab_size)."""
         first, *rest = self.decoder.layers
         x = first.cross_block(states, memory_kv[0], attend)
         for layer, layer_kv in zip(rest, memory_kv[1:]):
@@ -197,9 +200,9 @@ class MelodyTransformer(nn.Module):
 
     def target_log_likelihood(self, states: torch.Tensor, memory_kv: list, attend: torch.Tensor,
                               target: torch.Tensor) -> torch.Tensor:
-        """Mean log p(target token | context, earlier tokens) over the non-PAD steps of (B, T)
-        targets, given their `decoder_states` (of `shift_right(target)`) and their contexts'
-        `memory_keys_values` -> (B,).
+        """Mean log p(target token | context, earlier tokens) over the non-PAD steps of (B * N, T)
+        targets, N per context, given their `decoder_states` (of `shift_right(target)`) and their
+        contexts' `memory_keys_values` -> (B * N,).
 
         A mean, not a sum, so a phrase with PAD steps (fewer scored tokens) gets no advantage.
         """
