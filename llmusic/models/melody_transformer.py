@@ -33,7 +33,8 @@ class MelodyTransformerConfig:
     n_heads: int = 4
     n_layers: int = 2  # encoder layers = decoder layers
     d_ff: int = 1024
-    dropout: float = 0.1
+    dropout: float = 0.1  # of each sub-layer's output and of the MLP's hidden units
+    attention_dropout: float = 0.0  # of attention weights (nn.Transformer's `dropout` covered them too)
 
 
 class Attention(nn.Module):
@@ -41,7 +42,7 @@ class Attention(nn.Module):
 
     def __init__(self, c: MelodyTransformerConfig) -> None:
         super().__init__()
-        self.n_heads, self.dropout = c.n_heads, c.dropout
+        self.n_heads, self.dropout = c.n_heads, c.attention_dropout
         self.in_proj_weight = nn.Parameter(torch.empty(3 * c.d_model, c.d_model))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * c.d_model))
         self.out_proj = nn.Linear(c.d_model, c.d_model)
