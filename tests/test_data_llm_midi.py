@@ -108,6 +108,18 @@ def test_songs_the_run_saved_roll_as_their_files_do(tmp_path, constraints, taxon
     assert (4, 4) in meters and (constraints == "paper") == (meters == {(4, 4)})
 
 
+def test_a_run_the_official_writer_wrote_is_read_back(tmp_path):
+    """The official writer drifts notes (a chord becomes a sequence), so its run saves no songs and
+    every file is read back and cut: the rolls are the files' rolls either way."""
+    run_generate(tmp_path, "llm=baseline", "n_per_combo=2", "render=official", "taxonomy.genres=[Pop]",
+                 "taxonomy.styles=[Swing,Ballad]")
+    assert GenerateRun(tmp_path).songs() == {}
+    from_file = build("llm_midi", tmp_path, "dataset.from_song=false")
+    from_song = build("llm_midi", tmp_path)
+    assert not from_song.saved and from_song.song_names == from_file.song_names and from_file.song_names
+    np.testing.assert_array_equal(from_song.packed, from_file.packed)
+
+
 def test_label_map_gives_the_evaluation_classes(fake_run, shared_data):
     data = build("llm_midi", fake_run, "label_map@dataset.label_map=paper_to_topmagd")
     assert data.classes == ["Pop_Rock", "Electronic", "Country", "Jazz", "Rap", "Folk", "Reggae", "Blues"]
