@@ -21,6 +21,7 @@ from llmusic.models.lit_completion import LitCompletion
 from llmusic.models.melody_transformer import MelodyTransformerConfig
 from tests.helpers import build_dataset
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = dict(d_model=32, n_heads=4, n_layers=2, d_ff=64, dropout=0.0)
 
 
@@ -89,15 +90,6 @@ class ReferenceTransformer(nn.Module):
         prior = self.likelihood(torch.full_like(context[:1], self.config.pad_id), distinct)[which].view(b, n)
         return {"cosine": F.cosine_similarity(generated.unsqueeze(1), candidate, dim=-1),
                 "likelihood": likelihood, "pmi": likelihood - prior}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Test machines are shared: one torch thread avoids OpenMP spin-waits (conf/train.yaml `threads`)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

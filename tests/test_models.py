@@ -21,16 +21,8 @@ from llmusic.models.lit_classifier import LitClassifier
 from llmusic.models.lit_completion import LitCompletion
 from llmusic.models.melody_transformer import MelodyTransformer, MelodyTransformerConfig
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY_TRANSFORMER = dict(d_model=32, n_heads=4, n_layers=2, d_ff=64, dropout=0.0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Test machines are shared: one torch thread avoids OpenMP spin-waits (conf/train.yaml `threads`)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --- CNN ----------------------------------------------------------------------------------------
