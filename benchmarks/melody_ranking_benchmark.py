@@ -13,7 +13,8 @@ earlier code first, then today's:
 Weights: a seeded `scale=small` transformer (d_model 64), or `--checkpoint` (a train run's
 best.ckpt). Timed: the scoring call alone, wall and CPU seconds; peak RSS of each process. Then
 the largest score difference per scoring and how many queries' true-candidate rank differs.
-Table melody_ranking.md/.csv: min and median over the rounds, and the ratio of the medians.
+Table melody_ranking.md/.csv, rewritten after every round: min and median over the rounds so far, and
+the ratio of the medians.
 """
 
 from __future__ import annotations
@@ -107,8 +108,16 @@ def main() -> None:
             load.append(os.getloadavg()[0])
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]['wall_s']:.1f} s wall, {v[-1]['cpu_s']:.1f} s CPU"
                                                    for k, v in runs.items()), flush=True)
-        scores = {name: np.load(folder / f"scores_{name}.npz") for name in runs}
-    true_index = torch.as_tensor(queries.true_index[:len(context)])
+            # After every round, so a run stopped early (a busy shared machine) leaves its table.
+            report(args, queries, folder, runs, load, net)
+
+
+def report(args: argparse.Namespace, queries, folder: Path, runs: dict[str, list[dict]], load: list[float],
+           net: dict) -> None:
+    """The table of the rounds so far: min and median times, peak RSS, the score differences."""
+    scores = {name: np.load(folder / f"scores_{name}.npz") for name in runs}
+    n_queries = len(scores["today"][scores["today"].files[0]])
+    true_index = torch.as_tensor(queries.true_index[:n_queries])
     diffs = {k: float(np.abs(scores["today"][k] - scores["earlier"][k]).max()) for k in scores["earlier"].files}
     rank_changes = {k: int((true_ranks(torch.as_tensor(scores["today"][k]), true_index)
                             != true_ranks(torch.as_tensor(scores["earlier"][k]), true_index)).sum())
@@ -119,19 +128,18 @@ def main() -> None:
 
     rows = [[name, stat(name, "wall_s", min), stat(name, "wall_s", statistics.median), stat(name, "cpu_s", min),
              stat(name, "cpu_s", statistics.median), stat(name, "peak_rss_mb", max),
-             len(context) / stat(name, "wall_s", statistics.median)] for name in runs]
+             n_queries / stat(name, "wall_s", statistics.median)] for name in runs]
     rows.append(["earlier / today", *(a / b for a, b in zip(rows[0][1:5], rows[1][1:5])), "", ""])
-    note = (f"{len(context)} POP909 queries x {candidates.shape[1]} candidates; "
+    note = (f"{n_queries} POP909 queries x {queries.candidates.shape[1]} candidates; "
             f"{'checkpoint ' + str(args.checkpoint) if args.checkpoint else 'seeded weights'} (d_model "
             f"{net['d_model']}); earlier = {args.baseline} in test batches of 8, today = all at once; "
-            f"{args.rounds} rounds, 1 torch thread; largest score difference "
+            f"{len(runs['today'])} of {args.rounds} rounds, 1 torch thread; largest score difference "
             + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items())
             + "; queries whose true-candidate rank differs: " + ", ".join(f"{k} {v}" for k, v in rank_changes.items())
             + f"; load average {min(load):.1f}-{max(load):.1f} during the rounds; {machine()}")
     write_table(args.table_dir, "melody_ranking",
                 ["code", "wall s (min)", "wall s (median)", "CPU s (min)", "CPU s (median)", "peak RSS MB",
                  "queries/s (median wall)"], rows, note)
-
 
 if __name__ == "__main__":
     main()
