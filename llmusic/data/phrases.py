@@ -11,6 +11,7 @@ can cache them.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections import Counter
@@ -25,6 +26,8 @@ from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, read_
 from llmusic.midi.phrase import HOLD, encode_phrase, grid_notes
 from llmusic.run_dir import GenerateRun
 from llmusic.song import DURATION, PITCH, START
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,13 +80,18 @@ def read_pop909_melody(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray,
 
 
 def read_sources(items, read, desc: str, skipped: Counter) -> list[SongPhrases]:
-    """`read(item)` for every item; a MidiSkip is counted in `skipped` by its reason, never fatal."""
+    """`read(item)` for every item; a MidiSkip is counted in `skipped` by its reason, any other
+    exception as "roll_error", each named in the log: never fatal."""
     out = []
     for item in tqdm(items, desc=desc, leave=False):
         try:
             out.append(read(item))
         except MidiSkip as skip:
             skipped[skip.reason] += 1
+            log.info("skipped %s: %s", item, skip)
+        except Exception as error:  # noqa: BLE001 - one file never ends a build
+            skipped["roll_error"] += 1
+            log.warning("skipped %s: roll_error: %s: %s", item, type(error).__name__, error)
     return out
 
 
