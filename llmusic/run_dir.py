@@ -47,7 +47,7 @@ from llmusic.config import finished_with
 from llmusic.constraints import ConstraintSet
 from llmusic.files import json_line, read_json, read_yaml, write_json_atomic, write_text_atomic
 from llmusic.lock import exclusive
-from llmusic.song import TRACKS, Song, empty_events
+from llmusic.song import Song, pack_songs, unpack_songs
 
 CONFIG, MANIFEST, REPLIES, MIDI, SUMMARY = "config.yaml", "manifest.jsonl", "replies.jsonl", "midi", "summary.json"
 SONGS = f"{MIDI}/songs.npz"
@@ -158,14 +158,7 @@ class GenerateRun:
         if not path.is_file():
             return {}
         with np.load(path) as npz:
-            a = {name: npz[name] for name in npz.files}
-        songs = {}
-        for i, name in enumerate(a["midi"].tolist()):
-            notes, role = (x[a["first_note"][i]:a["first_note"][i + 1]] for x in (a["notes"], a["role"]))
-            songs[name] = Song({r: notes[role == k] for k, r in enumerate(TRACKS)}, int(a["ticks_per_quarter"][i]),
-                               float(a["tempo_bpm"][i]), tuple(a["time_signature"][i].tolist()),
-                               {r: int(p) for r, p in zip(TRACKS, a["programs"][i]) if p >= 0})
-        return songs
+            return unpack_songs({name: npz[name] for name in npz.files})
 
     @cached_property
     def config(self) -> DictConfig:
@@ -290,22 +283,10 @@ class GenerateRun:
         return rel, path
 
     def write_songs(self, songs: dict[str, Song]) -> None:
-        """Saves the songs written to MIDI, by manifest `midi` path: the notes as the files hold them
-        (a renderer that changes notes on the way to MIDI saves what it wrote)."""
-        songs = {name: songs[name] for name in sorted(songs)}
-        events = [[s.tracks.get(role, empty_events()) for role in TRACKS] for s in songs.values()]
-        counts = [sum(len(e) for e in tracks) for tracks in events]
+        """Saves songs written to MIDI, by manifest `midi` path, whose files hold their notes unchanged
+        (the engine leaves out a renderer's that moves notes: `Renderer.notes_as_given`)."""
         (self.dir / SONGS).parent.mkdir(parents=True, exist_ok=True)
-        np.savez(self.dir / SONGS, midi=np.asarray(list(songs), dtype=str),
-                 notes=np.concatenate([np.concatenate(t) for t in events]) if songs else empty_events(),
-                 role=np.concatenate([np.repeat(np.arange(len(TRACKS), dtype=np.int8), [len(e) for e in t])
-                                      for t in events]) if songs else np.zeros(0, np.int8),
-                 first_note=np.r_[0, np.cumsum(counts)].astype(np.int64),
-                 ticks_per_quarter=np.asarray([s.ticks_per_quarter for s in songs.values()], dtype=np.int64),
-                 tempo_bpm=np.asarray([s.tempo_bpm for s in songs.values()], dtype=np.float64),
-                 time_signature=np.asarray([s.time_signature for s in songs.values()], dtype=np.int64).reshape(-1, 2),
-                 programs=np.asarray([[s.programs.get(r, -1) for r in TRACKS] for s in songs.values()],
-                                     dtype=np.int64).reshape(-1, len(TRACKS)))
+        np.savez(self.dir / SONGS, **pack_songs(songs))
 
     def write_manifest(self, records: Iterable[dict]) -> None:
         with open(self.dir / MANIFEST, "w", encoding="utf-8") as f:
