@@ -7,8 +7,8 @@ own. For each concurrency, three clients make the same n requests:
   sdk      the obvious alternative: AsyncOpenAI calls under an asyncio.Semaphore, nothing else
   backend  llmusic's OpenAIChat.complete_many (worker pool, retries, rate limiter, bookkeeping)
   engine   the whole engine: backend + cache write + parse + validate + MIDI render + manifest
-Reported (table engine.md/.csv): requests/s (wall) and client CPU ms per request (process time / n):
-the overhead.
+Reported (table engine.md/.csv), median and best of --repeat runs: requests/s (wall) and client
+CPU ms per request (process time / n): the overhead.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import openai
 from hydra.utils import instantiate
 
-from benchmarks.tables import add_table_dir, machine, write_table
+from benchmarks.tables import add_table_dir, machine, spread, write_table
 from llmusic.config import REPO_ROOT, compose_config
 from llmusic.engine import Engine, ReplyCache, plan_grid
 from llmusic.run_dir import VALID_STATUSES, GenerateRun
@@ -80,22 +80,24 @@ async def run_engine(cfg, songs) -> None:
     await backend.aclose()
 
 
-def measure(fn, cfg, songs, repeat: int = 1) -> tuple[float, float]:
-    """Best of `repeat` runs (the machine is shared): requests per second, client CPU ms per request."""
-    rates, cpus = [], []
+def measure(fn, cfg, songs, repeat: int = 1) -> list[float]:
+    """Requests per second (median, best) and client CPU ms per request (median, best) of `repeat`
+    runs: the machine is shared, so the spread says how much the load moved them."""
+    walls, cpus = [], []
     for _ in range(repeat):
         cpu, wall = time.process_time(), time.perf_counter()
         asyncio.run(fn(cfg, songs))
-        rates.append(len(songs) / (time.perf_counter() - wall))
+        walls.append(time.perf_counter() - wall)
         cpus.append(1000 * (time.process_time() - cpu) / len(songs))
-    return max(rates), min(cpus)
+    fastest, median = spread(walls)
+    return [len(songs) / median, len(songs) / fastest, spread(cpus)[1], spread(cpus)[0]]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64, 256])
-    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs per cell")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per cell (median and best reported)")
     add_table_dir(parser)
     args = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
@@ -103,23 +105,26 @@ def main() -> None:
     rows = []
     try:
         base_url = server.stdout.readline().strip()
-        note = f"n={args.n} requests per run, best of {args.repeat}, server {base_url} (own process), {machine()}"
+        note = (f"n={args.n} requests per run, median and best of {args.repeat}, server {base_url} (own process); "
+                f"before: {machine()}")
         for concurrency in args.concurrency:
             cfg = compose_openai(base_url, concurrency)
             songs = planned(cfg, args.n)
             measure(run_sdk, cfg, songs[:50])  # warm the server's threads and the imports
             sdk_rate = None
             for name, fn in (("sdk", run_sdk), ("backend", run_backend), ("engine", run_engine)):
-                rate, cpu_ms = measure(fn, cfg, songs, args.repeat)
-                sdk_rate = sdk_rate or rate
-                rows.append([concurrency, name, rate, cpu_ms, rate / sdk_rate])
-                print(f"concurrency {concurrency} {name}: {rate:.0f} req/s", flush=True)
+                measured = measure(fn, cfg, songs, args.repeat)
+                sdk_rate = sdk_rate or measured[0]
+                rows.append([concurrency, name, *measured, measured[0] / sdk_rate])
+                print(f"concurrency {concurrency} {name}: {measured[0]:.0f} req/s (median)", flush=True)
     finally:
         server.kill()
         server.wait()
         for out in Path(tempfile.gettempdir()).glob("engine-bench-*"):
             shutil.rmtree(out)
-    write_table(args.table_dir, "engine", ["concurrency", "client", "req/s", "cpu ms/req", "vs sdk"], rows, note)
+    write_table(args.table_dir, "engine", ["concurrency", "client", "req/s (median)", "req/s (best)",
+                                           "cpu ms/req (median)", "cpu ms/req (best)", "vs sdk (medians)"],
+                rows, f"{note}; after: {machine()}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@
    plain `json.loads` + the minimum checks (tracks present, 4 numbers per event, clamped).
 3. The Python-literal form of the same song: parse_reply (tolerant tokenizer) against
    `ast.literal_eval` + the same checks, which reads the form but cannot repair cut replies.
-Ratios are taken in the same run; each timing is the best of --repeats, in CPU seconds. Tables:
-parse.md/.csv (the three comparisons) and parse_per_file.md/.csv (µs per reply file).
+Ratios are taken in the same run, of the median of --repeats passes (CPU seconds; the best pass
+is shown beside it). Tables: parse.md/.csv (the three comparisons) and parse_per_file.md/.csv (µs
+per reply file).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable
 
 from hydra.utils import instantiate
 
-from benchmarks.tables import add_table_dir, machine, write_table
+from benchmarks.tables import add_table_dir, machine, spread, write_table
 from llmusic.config import REPO_ROOT, compose_config
 from llmusic.constraints import ConstraintSet
 from llmusic.parse import parse_reply
@@ -48,19 +49,20 @@ def checked_song(obj: dict, constraints: ConstraintSet) -> Song:
                 tempo_bpm=constraints.tempo_bpm, programs=dict(constraints.programs))
 
 
-def best_rate(fn: Callable[[str], object], texts: list[str], repeats: int) -> float:
-    """Replies per CPU second, best of `repeats` passes over `texts`.
+def rates(fn: Callable[[str], object], texts: list[str], repeats: int) -> tuple[float, float]:
+    """Replies per CPU second over `texts`: (median, best) of `repeats` passes.
 
     CPU time of this (single-threaded) process, not wall time, so that other jobs on a shared
     machine do not skew the ratios.
     """
-    best = float("inf")
+    seconds = []
     for _ in range(repeats):
         start = time.process_time()
         for text in texts:
             fn(text)
-        best = min(best, time.process_time() - start)
-    return len(texts) / best
+        seconds.append(time.process_time() - start)
+    best, median = spread(seconds)
+    return len(texts) / median, len(texts) / best
 
 
 def main() -> None:
@@ -79,28 +81,31 @@ def main() -> None:
     for text in mix:
         status = parse_reply(text, constraints).status
         statuses[status] = statuses.get(status, 0) + 1
-    mix_rate = best_rate(lambda t: parse_reply(t, constraints), mix, args.repeats)
-    rows = [["mix of every reply form", mix_rate, 1e6 / mix_rate, "-", "-", "-"]]
+    load = machine()
+    mix_rate, mix_best = rates(lambda t: parse_reply(t, constraints), mix, args.repeats)
+    rows = [["mix of every reply form", mix_rate, mix_best, 1e6 / mix_rate, "-", "-", "-"]]
 
     song = json.loads(fixtures["strict_json.txt"])
     strict = [json.dumps(song), json.dumps(song, indent=2)] * (args.n // 2)
-    ours = best_rate(lambda t: parse_reply(t, constraints), strict, args.repeats)
-    base = best_rate(lambda t: checked_song(json.loads(t), constraints), strict, args.repeats)
-    rows.append(["strict JSON", ours, 1e6 / ours, "json.loads + checks", base, ours / base])
+    ours, ours_best = rates(lambda t: parse_reply(t, constraints), strict, args.repeats)
+    base, _ = rates(lambda t: checked_song(json.loads(t), constraints), strict, args.repeats)
+    rows.append(["strict JSON", ours, ours_best, 1e6 / ours, "json.loads + checks", base, ours / base])
 
     literal = [fixtures["python_tuples.txt"]] * args.n
-    ours = best_rate(lambda t: parse_reply(t, constraints), literal, args.repeats)
-    base = best_rate(lambda t: checked_song(ast.literal_eval(t), constraints), literal, args.repeats)
-    rows.append(["Python literal", ours, 1e6 / ours, "ast.literal_eval + checks", base, ours / base])
-    note = (f"constraint set {constraints.name}; {len(fixtures)} reply files; {args.n} replies per pass, best of "
-            f"{args.repeats} (CPU time); mix outcomes {statuses}; {machine()}")
-    write_table(args.table_dir, "parse", ["replies", "parse_reply /s", "parse_reply µs", "alternative",
-                                          "alternative /s", "ratio"], rows, note)
+    ours, ours_best = rates(lambda t: parse_reply(t, constraints), literal, args.repeats)
+    base, _ = rates(lambda t: checked_song(ast.literal_eval(t), constraints), literal, args.repeats)
+    rows.append(["Python literal", ours, ours_best, 1e6 / ours, "ast.literal_eval + checks", base, ours / base])
+    note = (f"constraint set {constraints.name}; {len(fixtures)} reply files; {args.n} replies per pass, median "
+            f"(and best) of {args.repeats} passes (CPU time), ratios of medians; mix outcomes {statuses}; before: "
+            f"{load}; after: {machine()}")
+    write_table(args.table_dir, "parse", ["replies", "parse_reply /s (median)", "parse_reply /s (best)",
+                                          "parse_reply µs (median)", "alternative", "alternative /s (median)",
+                                          "ratio"], rows, note)
 
-    per_file = [[name, 1e6 / best_rate(lambda t: parse_reply(t, constraints), [text] * 500, args.repeats)]
+    per_file = [[name, *(1e6 / r for r in rates(lambda t: parse_reply(t, constraints), [text] * 500, args.repeats))]
                 for name, text in fixtures.items()]
-    write_table(args.table_dir, "parse_per_file", ["reply file", "parse_reply µs"], per_file,
-                f"per reply file, 500 parses each, best of {args.repeats}; {machine()}")
+    write_table(args.table_dir, "parse_per_file", ["reply file", "parse_reply µs (median)", "parse_reply µs (best)"],
+                per_file, f"per reply file, 500 parses each, {args.repeats} passes; {machine()}")
 
 
 if __name__ == "__main__":

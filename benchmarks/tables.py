@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,12 @@ def add_table_dir(parser: argparse.ArgumentParser) -> None:
 def machine() -> str:
     """What the numbers were measured on, and how busy it was."""
     return f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+
+
+def spread(values: Sequence[float]) -> tuple[float, float]:
+    """(min, median) of repeated timings: docs quote the median; the min shows how far the load of
+    a shared machine moved it (for rates, the min time is the best rate)."""
+    return min(values), statistics.median(values)
 
 
 def cell(value: object) -> str:

@@ -97,6 +97,7 @@ def generate(cfg: DictConfig) -> dict:
                 await backend.aclose()
 
         records = asyncio.run(ask())
+        run.write_songs(engine.rendered)
         run.write_manifest(records)
         summary = summarize(records, engine.stats, engine.identity, backend.is_llm,
                             generation_setting(prompt, constraints, cfg.parse.policy, renderer),

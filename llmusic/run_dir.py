@@ -5,6 +5,9 @@
                                path, prompt, sampling, every attempt, usage, cost
     <out_dir>/replies.jsonl    every raw reply text, one line per attempt that got one
     <out_dir>/midi/<Genre>__<Style>/<index>.mid
+    <out_dir>/midi/songs.npz   the notes of every song written to MIDI as its file holds them, by
+                               its manifest path, so data sets roll a song without reading its file
+                               back (in midi/: it is replaced together with the files it mirrors)
     <out_dir>/summary.json     the setting (prompt and its template's sha256, parse policy, renderer,
                                which are the official code's), valid rates per genre and style,
                                requests, attempts, tokens, cost, time
@@ -36,6 +39,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -43,8 +47,10 @@ from llmusic.config import finished_with
 from llmusic.constraints import ConstraintSet
 from llmusic.files import json_line, read_json, read_yaml, write_json_atomic, write_text_atomic
 from llmusic.lock import exclusive
+from llmusic.song import Song, pack_songs, unpack_songs
 
 CONFIG, MANIFEST, REPLIES, MIDI, SUMMARY = "config.yaml", "manifest.jsonl", "replies.jsonl", "midi", "summary.json"
+SONGS = f"{MIDI}/songs.npz"
 ARTEFACTS = (CONFIG, MIDI, REPLIES, MANIFEST, SUMMARY)  # what a rerun replaces, in the order it moves them
 STAGING = ".rerun"  # a rerun's new files, until they are moved into place
 COMMITTED = "COMMITTED"  # in STAGING: the new run is complete (its artefacts listed) and is being moved into place
@@ -145,6 +151,14 @@ class GenerateRun:
     def files(self, records: Iterable[dict]) -> list[Path]:
         """What a data set made of these records depends on: the manifest and their MIDI files."""
         return [self.dir / MANIFEST, *(self.midi_path(r) for r in records)]
+
+    def songs(self) -> dict[str, Song]:
+        """The songs `write_songs` saved, by manifest `midi` path ({} for a run that saved none)."""
+        path = self.dir / SONGS
+        if not path.is_file():
+            return {}
+        with np.load(path) as npz:
+            return unpack_songs({name: npz[name] for name in npz.files})
 
     @cached_property
     def config(self) -> DictConfig:
@@ -267,6 +281,12 @@ class GenerateRun:
         path = self.dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         return rel, path
+
+    def write_songs(self, songs: dict[str, Song]) -> None:
+        """Saves songs written to MIDI, by manifest `midi` path, whose files hold their notes unchanged
+        (the engine leaves out a renderer's that moves notes: `Renderer.notes_as_given`)."""
+        (self.dir / SONGS).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(self.dir / SONGS, **pack_songs(songs))
 
     def write_manifest(self, records: Iterable[dict]) -> None:
         with open(self.dir / MANIFEST, "w", encoding="utf-8") as f:

@@ -61,3 +61,30 @@ class Song:
             if a.shape != b.shape or not np.array_equal(a, b):
                 return False
         return True
+
+
+def pack_songs(songs: dict[str, Song]) -> dict[str, np.ndarray]:
+    """Songs by name as flat arrays (for one .npz): every note with its role, each song's first
+    note, ticks per quarter, tempo, meter and programs (-1: none). `unpack_songs` inverts it."""
+    songs = {name: songs[name] for name in sorted(songs)}
+    events = [[s.tracks.get(role, empty_events()) for role in TRACKS] for s in songs.values()]
+    return {"midi": np.asarray(list(songs), dtype=str),
+            "notes": np.concatenate([np.concatenate(t) for t in events]) if songs else empty_events(),
+            "role": np.concatenate([np.repeat(np.arange(len(TRACKS), dtype=np.int8), [len(e) for e in t])
+                                    for t in events]) if songs else np.zeros(0, np.int8),
+            "first_note": np.r_[0, np.cumsum([sum(len(e) for e in t) for t in events])].astype(np.int64),
+            "ticks_per_quarter": np.asarray([s.ticks_per_quarter for s in songs.values()], dtype=np.int64),
+            "tempo_bpm": np.asarray([s.tempo_bpm for s in songs.values()], dtype=np.float64),
+            "time_signature": np.asarray([s.time_signature for s in songs.values()], dtype=np.int64).reshape(-1, 2),
+            "programs": np.asarray([[s.programs.get(r, -1) for r in TRACKS] for s in songs.values()],
+                                   dtype=np.int64).reshape(-1, len(TRACKS))}
+
+
+def unpack_songs(a: dict[str, np.ndarray]) -> dict[str, Song]:
+    songs = {}
+    for i, name in enumerate(a["midi"].tolist()):
+        notes, role = (x[a["first_note"][i]:a["first_note"][i + 1]] for x in (a["notes"], a["role"]))
+        songs[name] = Song({r: notes[role == k] for k, r in enumerate(TRACKS)}, int(a["ticks_per_quarter"][i]),
+                           float(a["tempo_bpm"][i]), tuple(a["time_signature"][i].tolist()),
+                           {r: int(p) for r, p in zip(TRACKS, a["programs"][i]) if p >= 0})
+    return songs

@@ -14,9 +14,10 @@ from omegaconf import OmegaConf
 from llmusic.config import CONF_DIR, compose_config
 from llmusic.midi import load_score, midi_windows, song_pianoroll
 from llmusic.midi.phrase import HOLD, PAD, REST, encode_phrase
-from llmusic.midi.render import write_midi
+from llmusic.midi.render import read_midi, write_midi
+from llmusic.run_dir import GenerateRun
 from llmusic.song import Song
-from tests.helpers import build_dataset
+from tests.helpers import build_dataset, run_generate
 
 GENRES = ["Pop", "Rock", "Classical", "Hip-Hop", "Jazz"]
 STATUSES = ["ok", "ok", "repaired", "failed"]  # per index within a genre
@@ -81,9 +82,41 @@ def test_repaired_songs_can_be_left_out(fake_run):
 
 
 def test_rolling_the_song_equals_cutting_the_file(fake_run):
-    from_file = build("llm_midi", fake_run)
-    from_song = build("llm_midi", fake_run, "dataset.from_song=true")
-    assert not from_song.cache_hit and from_song.song_names == from_file.song_names
+    """A run that saved no songs (made before midi/songs.npz): each file is read back and cut."""
+    from_file = build("llm_midi", fake_run, "dataset.from_song=false")
+    from_song = build("llm_midi", fake_run)
+    assert not from_song.saved and from_song.cache_path != from_file.cache_path
+    assert from_song.song_names == from_file.song_names
+    np.testing.assert_array_equal(from_song.packed.dense(), from_file.packed.dense())
+
+
+@pytest.mark.parametrize("constraints,taxonomy", [
+    ("paper", ["prompt=paper", "taxonomy.genres=[Pop,Jazz]", "taxonomy.styles=[Swing,Ballad]"]),
+    ("relaxed", ["prompt=paper_structured", "taxonomy.genres=[Rock]", "taxonomy.styles=[Waltz,Funky,March]"])])
+def test_songs_the_run_saved_roll_as_their_files_do(tmp_path, constraints, taxonomy):
+    """A generate run saves the notes it wrote (midi/songs.npz): they are the files' notes, and the
+    rolls made from them, with no file read back, are the rolls of the files cut into windows."""
+    run_generate(tmp_path, "llm=baseline", "n_per_combo=3", f"constraints={constraints}", *taxonomy)
+    saved, (usable, _) = GenerateRun(tmp_path).songs(), GenerateRun(tmp_path).usable()
+    assert saved and sorted(saved) == sorted(r["midi"] for r in usable)
+    assert all(song.equals(read_midi(tmp_path / name)) for name, song in saved.items())
+    from_file = build("llm_midi", tmp_path, f"constraints={constraints}", "dataset.from_song=false")
+    from_song = build("llm_midi", tmp_path, f"constraints={constraints}")
+    assert len(from_song.saved) == len(saved) and from_song.song_names == from_file.song_names
+    np.testing.assert_array_equal(from_song.packed.dense(), from_file.packed.dense())
+    meters = {tuple(song.time_signature) for song in saved.values()}  # other meters: read back and cut
+    assert (4, 4) in meters and (constraints == "paper") == (meters == {(4, 4)})
+
+
+def test_a_run_the_official_writer_wrote_is_read_back(tmp_path):
+    """The official writer drifts notes (a chord becomes a sequence), so its run saves no songs and
+    every file is read back and cut: the rolls are the files' rolls either way."""
+    run_generate(tmp_path, "llm=baseline", "n_per_combo=2", "render=official", "taxonomy.genres=[Pop]",
+                 "taxonomy.styles=[Swing,Ballad]")
+    assert GenerateRun(tmp_path).songs() == {}
+    from_file = build("llm_midi", tmp_path, "dataset.from_song=false")
+    from_song = build("llm_midi", tmp_path)
+    assert not from_song.saved and from_song.song_names == from_file.song_names and from_file.song_names
     np.testing.assert_array_equal(from_song.packed.dense(), from_file.packed.dense())
 
 

@@ -25,16 +25,8 @@ from llmusic.models.lit_classifier import LitClassifier
 from llmusic.models.lit_completion import LitCompletion
 from llmusic.models.melody_transformer import MelodyTransformer, MelodyTransformerConfig
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY_TRANSFORMER = dict(d_model=32, n_heads=4, n_layers=2, d_ff=64, dropout=0.0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Test machines are shared: one torch thread avoids OpenMP spin-waits (conf/train.yaml `threads`)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --- CNN ----------------------------------------------------------------------------------------
@@ -99,14 +91,16 @@ def test_transformer_ignores_context_padding():
     assert torch.isfinite(net(all_pad, target)).all() and torch.isfinite(net.represent(all_pad)).all()
 
 
-def test_mean_log_likelihood_is_minus_the_teacher_forced_loss():
+def test_target_log_likelihood_is_minus_the_teacher_forced_loss():
     torch.manual_seed(0)
     net = MelodyTransformer(MelodyTransformerConfig(**TINY_TRANSFORMER)).eval()
     context, target = _phrases(3), _phrases(3, seed=1)
     target[0, 100:] = PAD
+    target[1, 120:] = PAD  # no row reaches step 127: the scored steps are cut at the last non-PAD one
+    target[2, 126:] = PAD
     logits = net(context, target)
-    memory, mask = net.encode(context)
-    ll = net.mean_log_likelihood(memory, mask, target)
+    states = net.decoder_states(net.shift_right(target))
+    ll = net.target_log_likelihood(states, *net.memory_keys_values(*net.encode(context)), target)
     for i in range(3):
         keep = target[i] != PAD
         expected = -torch.nn.functional.cross_entropy(logits[i][keep], target[i][keep])
@@ -432,29 +426,3 @@ def test_lit_completion_ranks_with_both_scores(tmp_path):
             assert (1 / items[f"rank__{name}"]).mean() == pytest.approx(report["map"]["value"])
     with pytest.raises(ValueError, match="scoring"):
         LitCompletion(TINY_TRANSFORMER, partial(torch.optim.Adam), scoring=("bleu",))
-
-
-def test_candidate_scores_are_the_same_pair_by_pair():
-    """Scoring each distinct candidate phrase once gives what scoring every (query, candidate) pair
-    on its own gives, duplicates across queries included."""
-    torch.manual_seed(0)
-    module = LitCompletion(TINY_TRANSFORMER, partial(torch.optim.Adam)).eval()
-    net = module.net
-    pool = torch.randint(0, VOCAB_SIZE - 1, (5, 128))
-    context = torch.randint(0, VOCAB_SIZE - 1, (3, 128))  # (B, T)
-    candidates = pool[torch.tensor([[0, 1, 2, 3], [3, 1, 4, 0], [2, 2, 0, 4]])]  # (B, N, T), shared phrases
-    with torch.no_grad():
-        got = module.score_candidates(context, candidates)
-        generated = net.represent(net.generate(context, 128))
-        empty = torch.full((1, 128), PAD)
-        for q in range(3):
-            memory, mask = net.encode(context[q:q + 1])
-            empty_memory, empty_mask = net.encode(empty)
-            for c in range(4):
-                cand = candidates[q, c:c + 1]
-                cosine = torch.cosine_similarity(generated[q:q + 1], net.represent(cand), dim=-1)
-                likelihood = net.mean_log_likelihood(memory, mask, cand)
-                prior = net.mean_log_likelihood(empty_memory, empty_mask, cand)
-                assert got["cosine"][q, c] == pytest.approx(cosine.item(), abs=1e-5)
-                assert got["likelihood"][q, c] == pytest.approx(likelihood.item(), abs=1e-5)
-                assert got["pmi"][q, c] == pytest.approx((likelihood - prior).item(), abs=1e-5)

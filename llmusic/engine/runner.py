@@ -25,6 +25,7 @@ from llmusic.midi.render import PolyphonicRenderer, Renderer
 from llmusic.parse import parse_reply
 from llmusic.run_dir import VALID_STATUSES, GenerateRun
 from llmusic.secret_guard import redact
+from llmusic.song import Song
 
 
 def describe_error(error: BaseException) -> str:
@@ -90,6 +91,7 @@ class Engine:
             if backend.structured else None
         )
         self.stats = RunStats()
+        self.rendered: dict[str, Song] = {}  # songs written to MIDI with their notes as given, by manifest path
 
     async def run(self, songs: Sequence[PlannedSong]) -> list[dict]:
         """Every song's manifest record, in plan order."""
@@ -203,9 +205,11 @@ class Engine:
         return self.prices.cost(model, completion.prompt_tokens, completion.completion_tokens,
                                 batch=bool(completion.extra.get("batch", False)))
 
-    def _render(self, planned: PlannedSong, song) -> str:
+    def _render(self, planned: PlannedSong, song: Song) -> str:
         rel, path = self.run_dir.midi_file(planned.genre, planned.style, planned.index)
         self.renderer.write(song, path)
+        if self.renderer.notes_as_given:  # songs.npz mirrors the files: a drifting writer's are read back
+            self.rendered[rel] = song
         return rel
 
     def _manifest_record(self, state: SongState) -> dict:

@@ -40,6 +40,7 @@ class OfficialRenderer:
 
     name: str = "official"
     official: ClassVar[bool] = True
+    notes_as_given: ClassVar[bool] = False  # notes of a track drift after an overlap
 
     def write(self, song: Song, path: str | Path) -> None:
         mido.MidiFile(type=1, ticks_per_beat=song.ticks_per_quarter, tracks=self.tracks(song)).save(str(path))

@@ -157,6 +157,7 @@ class Renderer(Protocol):
 
     name: str
     official: ClassVar[bool]  # whether it writes what the paper's official writer wrote
+    notes_as_given: ClassVar[bool]  # whether the file holds the song's notes unchanged (then songs.npz saves them)
 
     def write(self, song: Song, path: str | Path) -> None: ...
 
@@ -167,6 +168,7 @@ class PolyphonicRenderer:
 
     name: str = "polyphonic"
     official: ClassVar[bool] = False
+    notes_as_given: ClassVar[bool] = True
 
     def write(self, song: Song, path: str | Path) -> None:
         write_midi(song, path)

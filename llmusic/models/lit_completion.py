@@ -13,6 +13,7 @@ llmusic.eval.ranking; `scoring` picks which):
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -28,18 +29,20 @@ SCORINGS = ("cosine", "likelihood", "pmi")
 
 class LitCompletion(L.LightningModule):
     def __init__(self, net: dict, optimizer: Callable[..., torch.optim.Optimizer],
-                 scoring: tuple[str, ...] = SCORINGS) -> None:
+                 scoring: tuple[str, ...] = SCORINGS, score_memory_mb: int = 64) -> None:
         """`net`: MelodyTransformerConfig fields; `optimizer`: params -> optimizer (kept out of the
-        checkpoint's hyperparameters, see LitClassifier); `scoring`: a subset of SCORINGS."""
+        checkpoint's hyperparameters, see LitClassifier); `scoring`: a subset of SCORINGS;
+        `score_memory_mb`: about how much memory one scoring pass may take (it sets how many
+        sequences are decoded at once, not the scores)."""
         super().__init__()
         unknown = set(scoring) - set(SCORINGS)
         if unknown or not scoring:
             raise ValueError(f"scoring must be a non-empty subset of {SCORINGS}, got {scoring}")
         self.save_hyperparameters(logger=False, ignore=["optimizer"])
         self.optimizer = optimizer
-        self.scoring = tuple(scoring)
+        self.scoring, self.score_memory_mb = tuple(scoring), score_memory_mb
         self.net = MelodyTransformer(MelodyTransformerConfig(**net))
-        self._test_outputs: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []
+        self._test_batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.test_results: dict = {}
         self._items: dict[str, np.ndarray] = {}
 
@@ -57,52 +60,102 @@ class LitCompletion(L.LightningModule):
         context, target = batch[:2]
         self.log("val/loss", self.loss(context, target), prog_bar=True, batch_size=len(context), sync_dist=True)
 
-    def _likelihood(self, context: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
-        """(B, T) contexts, (B * N, T) candidates -> (B * N,) mean log-likelihoods."""
-        n = len(flat) // len(context)
-        memory, mask = self.net.encode(context)  # (B, T, C), (B, T): encode once, reuse for N candidates
-        return self.net.mean_log_likelihood(memory.repeat_interleave(n, 0), mask.repeat_interleave(n, 0), flat)
+    def _fits(self, bytes_each: int, share: float) -> int:
+        """How many items of `bytes_each` bytes fit in `share` of `score_memory_mb` (at least one)."""
+        return max(1, int(self.score_memory_mb * 2**20 * share) // bytes_each)
 
+    def _sequence_bytes(self) -> int:
+        """What one sequence of a pass keeps alive: about 8 d_model + 2 d_ff + 2 vocab_size float32
+        values per token (activations, the MLP's hidden units, logits and their log-softmax)."""
+        c = self.net.config
+        return 4 * c.max_len * (8 * c.d_model + 2 * c.d_ff + 2 * c.vocab_size)
+
+    def _in_passes(self, fn: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
+        """fn over (B, T) tokens, as many rows per pass as half the budget holds."""
+        step = self._fits(self._sequence_bytes(), 1 / 2)
+        return torch.cat([fn(tokens[i:i + step]) for i in range(0, len(tokens), step)])
+
+    def _likelihood(self, context: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """(Q, T) contexts, (Q, N, T) candidates -> (Q, N) mean log-likelihoods.
+
+        Each distinct (context, candidate) pair is decoded once, a context's candidates together
+        (one pass as long as the budget allows). The budget is shared by a block of distinct
+        candidates' `decoder_states` (a quarter), a block of distinct contexts' decoder keys and
+        values (a quarter) and the pass of the moment (half).
+        """
+        net, c, (q, n, t) = self.net, self.net.config, candidates.shape
+        contexts, context_of = torch.unique(context, dim=0, return_inverse=True)  # (Uc, T), (Q,)
+        phrases, phrase_of = torch.unique(candidates.reshape(q * n, t), dim=0, return_inverse=True)  # (Up, T)
+        pairs, pair_of = torch.unique(context_of.repeat_interleave(n) * len(phrases) + phrase_of,
+                                      return_inverse=True)  # (P,) sorted by context, (Q * N,)
+        pair_context, pair_phrase = pairs // len(phrases), pairs % len(phrases)
+        kv_bytes = 4 * c.n_layers * 2 * c.max_len * c.d_model
+        phrase_block = self._fits(4 * c.max_len * c.d_model, 1 / 4)
+        context_block = self._fits(kv_bytes, 1 / 4)
+        per_pass = self._fits(self._sequence_bytes(), 1 / 2)
+        scores = torch.empty(len(pairs), dtype=self.dtype, device=pairs.device)
+        for p in range(0, len(phrases), phrase_block):
+            states = self._in_passes(net.decoder_states, net.shift_right(phrases[p:p + phrase_block]))  # (p', T, C)
+            for x in range(0, len(contexts), context_block):
+                block = torch.nonzero((pair_phrase >= p) & (pair_phrase < p + phrase_block) &
+                                      (pair_context >= x) & (pair_context < x + context_block)).squeeze(1)
+                if not len(block):
+                    continue
+                kv, attend = net.memory_keys_values(*net.encode(contexts[x:x + context_block]))  # (x', H, S, D)
+                _, run_lengths = torch.unique_consecutive(pair_context[block], return_counts=True)
+                for run in block.split(run_lengths.tolist()):  # the pairs of one context
+                    i = int(pair_context[run[0]]) - x
+                    for rows in run.split(per_pass):
+                        scores[rows] = net.target_log_likelihood(
+                            states[pair_phrase[rows] - p], [[m[i:i + 1] for m in layer] for layer in kv],
+                            attend[i:i + 1], phrases[pair_phrase[rows]])
+        return scores[pair_of].view(q, n)
+
+    def _continuation(self, context: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, T) contexts -> (B, C): the representation of each one's greedy continuation."""
+        return self.net.represent(self.net.generate(context, length))
+
+    @torch.no_grad()
     def score_candidates(self, context: torch.Tensor, candidates: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, T) contexts, (B, N, T) candidates -> {scoring: (B, N) scores} for self.scoring."""
-        b, n, t = candidates.shape
-        flat = candidates.reshape(b * n, t)
-        # Queries of one batch draw their candidates from one pool of test phrases: what depends on
-        # the candidate alone (its representation, its context-free likelihood) is computed once
-        # per distinct phrase, not once per (query, candidate) pair.
-        distinct, which = torch.unique(flat, dim=0, return_inverse=True)  # (U, T), (B * N,)
+        """(Q, T) contexts, (Q, N, T) candidates -> {scoring: (Q, N) scores} for self.scoring.
+
+        Takes a whole test set, cut into passes that fit `score_memory_mb`. Queries draw their
+        candidates from one pool of test phrases (POP909's 616 x 50 candidates are 504 phrases,
+        its 616 contexts 390), so what depends on a phrase alone (its representation, its
+        likelihood after an empty context, its greedy continuation) is computed once per
+        distinct phrase, and each distinct (context, candidate) pair is decoded once."""
+        q, n, t = candidates.shape
+        phrases, which = torch.unique(candidates.reshape(q * n, t), dim=0, return_inverse=True)  # (U, T), (Q * N,)
+        which = which.view(q, n)  # (Q, N)
         scores = {}
         if "cosine" in self.scoring:
-            generated = self.net.represent(self.net.generate(context, t))  # (B, C)
-            candidate = self.net.represent(distinct)[which].view(b, n, -1)  # (B, N, C)
+            contexts, context_of = torch.unique(context, dim=0, return_inverse=True)  # (Uc, T), (Q,)
+            generated = self._in_passes(partial(self._continuation, length=t), contexts)[context_of]  # (Q, C)
+            candidate = self._in_passes(self.net.represent, phrases)[which]  # (Q, N, C)
             scores["cosine"] = F.cosine_similarity(generated.unsqueeze(1), candidate, dim=-1)
         if {"likelihood", "pmi"} & set(self.scoring):
-            likelihood = self._likelihood(context, flat).view(b, n)
-            scores["likelihood"] = likelihood
+            scores["likelihood"] = self._likelihood(context, candidates)
         if "pmi" in self.scoring:
             empty = torch.full_like(context[:1], self.net.config.pad_id)  # (1, T): one empty context
-            prior = self._likelihood(empty, distinct)[which].view(b, n)  # (B, N)
-            scores["pmi"] = likelihood - prior
+            prior = self._likelihood(empty, phrases.unsqueeze(0))[0]  # (U,)
+            scores["pmi"] = scores["likelihood"] - prior[which]
         return {name: scores[name] for name in self.scoring}
 
     def test_step(self, batch, batch_idx: int) -> None:
-        context, candidates, true_index = batch
-        scores = self.score_candidates(context, candidates)
-        self._test_outputs.append(({k: v.float().cpu() for k, v in scores.items()}, true_index.cpu()))
+        self._test_batches.append(batch)  # scored together at the end of the epoch
 
     def on_test_epoch_start(self) -> None:
-        self._test_outputs.clear()
+        self._test_batches.clear()
 
     def on_test_epoch_end(self) -> None:
-        true_index = torch.cat([t for _, t in self._test_outputs])
+        context, candidates, true_index = (torch.cat(parts) for parts in zip(*self._test_batches))
+        self._test_batches.clear()
+        scores = {name: s.float().cpu() for name, s in self.score_candidates(context, candidates).items()}
+        true_index = true_index.cpu()
         # Per-query ranks of the true candidate, kept for paired comparisons (predictions.npz).
         self._items = {"query_id": np.arange(len(true_index))} | {
-            f"rank__{name}": true_ranks(torch.cat([s[name] for s, _ in self._test_outputs]), true_index).numpy()
-            for name in self.scoring}
-        self.test_results = {
-            name: ranking_report(torch.cat([s[name] for s, _ in self._test_outputs]), true_index)
-            for name in self.scoring
-        }
+            f"rank__{name}": true_ranks(s, true_index).numpy() for name, s in scores.items()}
+        self.test_results = {name: ranking_report(s, true_index) for name, s in scores.items()}
         for method, report in self.test_results.items():
             self.log(f"test/{method}_map", report["map"]["value"])
 
