@@ -426,3 +426,28 @@ def test_lit_completion_ranks_with_both_scores(tmp_path):
             assert (1 / items[f"rank__{name}"]).mean() == pytest.approx(report["map"]["value"])
     with pytest.raises(ValueError, match="scoring"):
         LitCompletion(TINY_TRANSFORMER, partial(torch.optim.Adam), scoring=("bleu",))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_melody_transformer_starts_as_torch_transformer_layers_would(seed):
+    """The model's own layers draw their initial weights as nn.TransformerEncoder / Decoder of
+    norm_first layers do (the model's earlier form): a seed gives the same starting weights, so a
+    training run does not change because the layers were rewritten."""
+    c = MelodyTransformerConfig(d_model=32, n_heads=4, n_layers=2, d_ff=64)
+    torch.manual_seed(seed)
+    token, position = torch.nn.Embedding(c.vocab_size + 1, c.d_model), torch.nn.Embedding(c.max_len, c.d_model)
+    layer = dict(d_model=c.d_model, nhead=c.n_heads, dim_feedforward=c.d_ff, dropout=c.dropout, batch_first=True,
+                 norm_first=True)
+    encoder_layer, decoder_layer = torch.nn.TransformerEncoderLayer(**layer), torch.nn.TransformerDecoderLayer(**layer)
+    reference = {
+        "token_embedding": token, "position_embedding": position,
+        "encoder": torch.nn.TransformerEncoder(encoder_layer, c.n_layers, torch.nn.LayerNorm(c.d_model),
+                                               enable_nested_tensor=False),
+        "decoder": torch.nn.TransformerDecoder(decoder_layer, c.n_layers, torch.nn.LayerNorm(c.d_model)),
+        "lm_head": torch.nn.Linear(c.d_model, c.vocab_size)}
+    expected = torch.nn.ModuleDict(reference).state_dict()
+    torch.manual_seed(seed)
+    got = MelodyTransformer(c).state_dict()
+    assert set(got) == set(expected)
+    for name, value in expected.items():
+        assert torch.equal(got[name], value), name

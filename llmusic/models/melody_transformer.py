@@ -15,6 +15,7 @@ decodes one token a step against a key/value cache.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -68,10 +69,10 @@ class Attention(nn.Module):
 
 class Layer(nn.Module):
     """What encoder and decoder layers share: the position-wise MLP (linear1, linear2 as in
-    nn.Transformer*Layer) and dropout."""
+    nn.Transformer*Layer) and dropout. Subclasses make their attention first, then the MLP: the
+    order nn.Transformer*Layer draws its initial weights in, so a seed gives the same model."""
 
-    def __init__(self, c: MelodyTransformerConfig) -> None:
-        super().__init__()
+    def add_feed_forward(self, c: MelodyTransformerConfig) -> None:
         self.linear1, self.linear2 = nn.Linear(c.d_model, c.d_ff), nn.Linear(c.d_ff, c.d_model)
         self.drop = nn.Dropout(c.dropout)
 
@@ -81,8 +82,9 @@ class Layer(nn.Module):
 
 class EncoderLayer(Layer):
     def __init__(self, c: MelodyTransformerConfig) -> None:
-        super().__init__(c)
+        super().__init__()
         self.self_attn = Attention(c)
+        self.add_feed_forward(c)
         self.norm1, self.norm2 = nn.LayerNorm(c.d_model), nn.LayerNorm(c.d_model)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -94,8 +96,9 @@ class EncoderLayer(Layer):
 
 class DecoderLayer(Layer):
     def __init__(self, c: MelodyTransformerConfig) -> None:
-        super().__init__(c)
+        super().__init__()
         self.self_attn, self.multihead_attn = Attention(c), Attention(c)
+        self.add_feed_forward(c)
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(c.d_model) for _ in range(3))
 
     def self_block(self, x: torch.Tensor, cache: list[torch.Tensor] | None = None, step: int = 0) -> torch.Tensor:
@@ -122,11 +125,13 @@ class DecoderLayer(Layer):
 
 
 class Stack(nn.Module):
-    """Layers and a final norm, as nn.TransformerEncoder / Decoder name them."""
+    """Layers and a final norm, as nn.TransformerEncoder / Decoder name them; like them, every
+    layer starts as a copy of one (so a seed gives the model nn.Transformer's layers gave)."""
 
     def __init__(self, layer: type[nn.Module], c: MelodyTransformerConfig) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(layer(c) for _ in range(c.n_layers))
+        first = layer(c)
+        self.layers = nn.ModuleList(copy.deepcopy(first) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(c.d_model)
 
 
