@@ -25,11 +25,9 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from llmusic.eval.paper_numbers import PAPER_NUMBERS, numbers_for
-from llmusic.eval.ranking import HITS_AT
 
 F1_KEYS = ("accuracy", "f1_micro", "f1_macro", "f1_weighted")
 CELL_FILE = "cell.json"  # what llmusic.pipeline writes for a finished cell
-HITS = tuple(f"hits@{k}" for k in HITS_AT)
 
 
 @dataclass
@@ -175,16 +173,46 @@ def _per_class_rows(run: Run) -> list[str]:
     return rows
 
 
+COMPLETION_METRICS = ("map", "hits@1", "hits@5", "hits@10", "hits@25")
+
+
+def _with_interval(r: dict) -> str:
+    """A ranking metric: value, then its 95% bootstrap interval over queries and chance in small print."""
+    interval = r.get("interval")
+    spread = f"[{interval[0]:.3f}, {interval[1]:.3f}]; " if interval else ""
+    return f"{r['value']:.3f} <sub>{spread}chance {r['chance']:.3f}</sub>"
+
+
+def _test_set(run: Run) -> str:
+    phrases = run.metrics.get("data", {}).get("test", {}).get("phrases", {})
+    if not phrases:
+        return "-"
+    return f"{phrases['source'].removesuffix('Phrases')}, {phrases['phrase_bars']} bars, keys {phrases['key_normalization']}"
+
+
 def _completion_rows(runs: list[Run]) -> list[str]:
-    head = ("| experiment | run | scoring | queries x candidates | MAP | " + " | ".join(HITS) + " | paper MAP |\n"
-            "|---|---|---|---|---|" + "---|" * len(HITS) + "---|")
+    """A row per scoring of each run, then its non-learned baselines on the same queries; a model
+    scoring's verdict says whether its MAP interval clears chance and the best baseline."""
+    head = ("| experiment | run | test set | scoring | queries x candidates | "
+            + " | ".join(m.upper() if m == "map" else m.capitalize() for m in COMPLETION_METRICS)
+            + " | verdict | paper MAP |\n|" + "---|" * (len(COMPLETION_METRICS) + 7))
     rows = [head]
     for run in runs:
         paper = "; ".join(f"{p.value:g} ({p.row})" for p in numbers_for(run.experiment)) or "-"
         for method, r in run.metrics["test"].items():
-            hits = " | ".join(f"{r[k]['value']:.3f} <sub>{r[k]['chance']:.3f}</sub>" for k in HITS)
-            rows.append(f"| {run.experiment} | `{run.dir}` | {method} | {r['n_queries']} x {r['n_candidates']} | "
-                        f"{r['map']['value']:.4f} <sub>chance {r['map']['chance']:.4f}</sub> | {hits} | {paper} |")
+            kind = r.get("kind", "model")
+            versus = r.get("versus")
+            if kind == "baseline":
+                verdict = "non-learned baseline"
+            elif versus:
+                verdict = (f"{versus['verdict']} (best baseline {versus['best_baseline']}: "
+                           f"{versus['best_baseline_map']:.3f})")
+            else:
+                verdict = "-"
+            name = method if kind == "model" else f"*{method}*"
+            cells = " | ".join(_with_interval(r[m]) for m in COMPLETION_METRICS)
+            rows.append(f"| {run.experiment} | `{run.dir}` | {_test_set(run)} | {name} | {r['n_queries']} x "
+                        f"{r['n_candidates']} | {cells} | {verdict} | {paper if kind == 'model' else '-'} |")
     return rows
 
 
@@ -220,7 +248,9 @@ def render_report(runs: list[Run], cells: Sequence[dict] = ()) -> str:
     completion = [r for r in runs if not r.is_classification]
     out = ["# Results", "",
            ("F1 and accuracy in percent; small print: the label-permutation chance and the majority-class "
-            "baseline of the same test set. MAP and Hits@k: small print is chance (H_N/N, k/N)."), ""]
+            "baseline of the same test set. MAP and Hits@k: small print is the 95% bootstrap interval over "
+            "queries and chance (H_N/N, k/N); *italic* scorings are non-learned baselines on the same "
+            "queries (llmusic.eval.melody_baselines)."), ""]
     if cells:
         out += ["## Pipeline cells", "",
                 ("A row per cell: valid rate of its generate run, songs, requests, cost (USD), then each "

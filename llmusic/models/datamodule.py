@@ -2,7 +2,8 @@
 
 The train and test sets are chosen separately (the paper trains on LLM-MIDI and tests on real
 music); the validation set is carved from the train set by song, so no song's windows or phrases
-land on both sides.
+land on both sides. Melody data sets must frame their phrases alike (`framing`: bars, grid,
+tokens): a model is never tested on phrases of another length than it was trained on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,22 @@ def split_by_song(song_ids: np.ndarray, val_fraction: float, seed: int) -> tuple
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
+PHRASE_FACTS = ("source", "phrase_bars", "steps_per_quarter", "n_tokens", "key_normalization", "keys_found_by")
+
+
+def check_framing(train: dict | None, test: dict | None) -> None:
+    """Stops a run whose melody phrases differ in length or grid between training and test."""
+    if train is None or test is None or train == test:
+        return
+    raise ValueError(
+        f"train phrases ({train}) and test phrases ({test}) differ: a model must be tested on phrases of "
+        "the length and grid it was trained on, and nothing is padded to hide it. Set `phrase_bars` (the melody "
+        "experiments hand it to data.train.source.phrase_bars and data.test.pairs.source.phrase_bars) and "
+        "keep data.train.source.steps_per_quarter = data.test.pairs.source.steps_per_quarter. An LLM-MIDI run "
+        "made with constraints=paper spans 4 bars (phrase_bars=2 for training and test); generate with "
+        "constraints=paper_consistent for phrase_bars=4")
+
+
 class TrainTestData(L.LightningDataModule):
     def __init__(self, train: Dataset, test: Dataset, val_fraction: float = 0.1, batch_size: int = 64,
                  test_batch_size: int | None = None, num_workers: int = 0, seed: int = 0) -> None:
@@ -30,6 +47,7 @@ class TrainTestData(L.LightningDataModule):
         super().__init__()
         if hasattr(train, "classes") and list(train.classes) != list(test.classes):
             raise ValueError(f"train and test classes differ: {train.classes} vs {test.classes}")
+        check_framing(getattr(train, "framing", None), getattr(test, "framing", None))
         self.train_full, self.test = train, test
         self.batch_size = batch_size
         self.test_batch_size = test_batch_size or batch_size
@@ -41,6 +59,8 @@ class TrainTestData(L.LightningDataModule):
         """What the model's head needs to know about the data (classification: its label set)."""
         if hasattr(self.train_full, "classes"):
             return {"classes": list(self.train_full.classes), "multilabel": bool(self.train_full.multilabel)}
+        if getattr(self.train_full, "framing", None) is not None:
+            return {"framing": dict(self.train_full.framing)}
         return {}
 
     def describe(self) -> dict:
@@ -56,6 +76,9 @@ class TrainTestData(L.LightningDataModule):
         for name, ds in (("train", self.train_full), ("test", self.test)):
             if getattr(ds, "skipped", None):
                 out[name]["skipped"] = dict(ds.skipped)
+            if getattr(ds, "framing", None) is not None and hasattr(ds, "summary"):  # melody phrases
+                summary = ds.summary()
+                out[name]["phrases"] = {k: summary[k] for k in PHRASE_FACTS if k in summary}
         return out
 
     def _loader(self, ds: Dataset, batch_size: int, shuffle: bool) -> DataLoader:

@@ -8,6 +8,10 @@ llmusic.eval.ranking; `scoring` picks which):
 - `pmi`: that likelihood minus the candidate's likelihood given an empty (all-PAD) context, i.e.
   how much the context raises it. Plain likelihood mostly ranks candidates by their own prior
   (long held notes and common pitches are likely after any context); pmi removes that prior.
+The paper says only "cosine similarity"; greedy continuation and mean-pooled encoder states are
+our reading of it, one of several (docs/melody.md). Beside the model's scorings every test reports
+the non-learned baselines of llmusic.eval.melody_baselines on the same queries, and each scoring's
+verdict against chance and the best of them (llmusic.eval.ranking.rankings_report).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from llmusic.eval.ranking import ranking_report, true_ranks
+from llmusic.eval.melody_baselines import baseline_scores
+from llmusic.eval.ranking import rankings_report
+from llmusic.midi.phrase import HOLD
 from llmusic.models.melody_transformer import MelodyTransformer, MelodyTransformerConfig
 
 SCORINGS = ("cosine", "likelihood", "pmi")
@@ -28,9 +34,11 @@ SCORINGS = ("cosine", "likelihood", "pmi")
 
 class LitCompletion(L.LightningModule):
     def __init__(self, net: dict, optimizer: Callable[..., torch.optim.Optimizer],
-                 scoring: tuple[str, ...] = SCORINGS) -> None:
+                 scoring: tuple[str, ...] = SCORINGS, framing: dict | None = None) -> None:
         """`net`: MelodyTransformerConfig fields; `optimizer`: params -> optimizer (kept out of the
-        checkpoint's hyperparameters, see LitClassifier); `scoring`: a subset of SCORINGS."""
+        checkpoint's hyperparameters, see LitClassifier); `scoring`: a subset of SCORINGS;
+        `framing`: the data's phrases (n_tokens, steps_per_quarter; from TrainTestData.model_kwargs),
+        None for 4 bars of 32nd notes."""
         super().__init__()
         unknown = set(scoring) - set(SCORINGS)
         if unknown or not scoring:
@@ -39,7 +47,12 @@ class LitCompletion(L.LightningModule):
         self.optimizer = optimizer
         self.scoring = tuple(scoring)
         self.net = MelodyTransformer(MelodyTransformerConfig(**net))
-        self._test_outputs: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []
+        framing = framing or {"n_tokens": 128, "steps_per_quarter": 8}
+        if framing["n_tokens"] > self.net.config.max_len:
+            raise ValueError(f"phrases of {framing['n_tokens']} tokens do not fit the model's "
+                             f"max_len={self.net.config.max_len}: set model.net.max_len={framing['n_tokens']}")
+        self.steps_per_bar = 4 * int(framing["steps_per_quarter"])  # for the rhythm baseline
+        self._test_outputs: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]] = []
         self.test_results: dict = {}
         self._items: dict[str, np.ndarray] = {}
 
@@ -88,27 +101,27 @@ class LitCompletion(L.LightningModule):
     def test_step(self, batch, batch_idx: int) -> None:
         context, candidates, true_index = batch
         scores = self.score_candidates(context, candidates)
-        self._test_outputs.append(({k: v.float().cpu() for k, v in scores.items()}, true_index.cpu()))
+        baselines = baseline_scores(context.cpu().numpy(), candidates.cpu().numpy(), HOLD, self.steps_per_bar)
+        self._test_outputs.append(({k: v.float().cpu() for k, v in scores.items()},
+                                   {k: torch.from_numpy(v) for k, v in baselines.items()}, true_index.cpu()))
 
     def on_test_epoch_start(self) -> None:
         self._test_outputs.clear()
 
     def on_test_epoch_end(self) -> None:
-        true_index = torch.cat([t for _, t in self._test_outputs])
+        outputs = self._test_outputs
+        model, baselines = ({name: torch.cat([o[part][name] for o in outputs]) for name in outputs[0][part]}
+                            for part in (0, 1))
+        true_index = torch.cat([o[2] for o in outputs])
+        self.test_results, ranks = rankings_report(model, baselines, true_index)
         # Per-query ranks of the true candidate, kept for paired comparisons (predictions.npz).
-        self._items = {"query_id": np.arange(len(true_index))} | {
-            f"rank__{name}": true_ranks(torch.cat([s[name] for s, _ in self._test_outputs]), true_index).numpy()
-            for name in self.scoring}
-        self.test_results = {
-            name: ranking_report(torch.cat([s[name] for s, _ in self._test_outputs]), true_index)
-            for name in self.scoring
-        }
-        for method, report in self.test_results.items():
-            self.log(f"test/{method}_map", report["map"]["value"])
+        self._items = {"query_id": np.arange(len(true_index))} | {f"rank__{name}": r for name, r in ranks.items()}
+        for method in self.scoring:
+            self.log(f"test/{method}_map", self.test_results[method]["map"]["value"])
 
     def save_artifacts(self, out_dir: Path) -> list[Path]:
-        """The last test's per-query outcomes as predictions.npz: query_id and, per scoring, the
-        1-based rank of the true candidate (`rank__<scoring>`; its reciprocal is the query's AP)."""
+        """The last test's per-query outcomes as predictions.npz: query_id and, per model scoring and
+        baseline, the 1-based rank of the true candidate (`rank__<name>`; its reciprocal is the query's AP)."""
         path = Path(out_dir) / "predictions.npz"
         np.savez_compressed(path, **self._items)
         return [path]
