@@ -1,6 +1,6 @@
 """Non-learned melody baselines (llmusic.eval.melody_baselines) and the ranking report's intervals
 and verdicts (llmusic.eval.ranking): hand-made phrases, and a plain per-phrase reading of real
-POP909 queries that the vectorised code must match."""
+POP909 queries (the benchmark's reference) that the vectorised code must match."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.melody_queries_benchmark import plain_scores
 from llmusic.eval.melody_baselines import (BASELINES, baseline_scores, interval_continuity,
                                            onset_position_histogram, pitch_class_histogram, zscore)
 from llmusic.eval.ranking import chance_map, rankings_report, report_from_ranks
 from llmusic.eval.uncertainty import mean_interval
-from llmusic.midi.phrase import HOLD, PAD, REST, decode_phrase
+from llmusic.midi.phrase import HOLD, PAD, REST
 from tests.helpers import build_dataset
 
 
@@ -58,37 +59,12 @@ def test_zscore_is_per_query_and_flat_rows_are_zero():
     assert z[1].tolist() == [0.0, 0.0, 0.0]
 
 
-def plain_scores(context: np.ndarray, candidates: np.ndarray, steps_per_bar: int) -> dict[str, np.ndarray]:
-    """The baselines one phrase at a time from decode_phrase: what the vectorised code must equal."""
-    def features(tokens):
-        onset, duration, pitch = decode_phrase(tokens)
-        return (np.bincount(pitch % 12, weights=duration, minlength=12),
-                np.bincount(onset % steps_per_bar, minlength=steps_per_bar), pitch)
-
-    def cosine(a, b):
-        norm = np.linalg.norm(a) * np.linalg.norm(b)
-        return a @ b / norm if norm else 0.0
-
-    q, n = candidates.shape[:2]
-    out = {name: np.zeros((q, n)) for name in BASELINES}
-    for i in range(q):
-        pcs, rhythm, pitch = features(context[i])
-        for j in range(n):
-            c_pcs, c_rhythm, c_pitch = features(candidates[i, j])
-            out["pitch_class_cosine"][i, j] = cosine(pcs, c_pcs)
-            out["rhythm_cosine"][i, j] = cosine(rhythm, c_rhythm)
-            out["interval_continuity"][i, j] = -abs(int(c_pitch[0]) - int(pitch[-1]))
-        parts = [out[name][i] for name in ("pitch_class_cosine", "interval_continuity", "rhythm_cosine")]
-        out["combined_z"][i] = sum((p - p.mean()) / p.std() if p.std() else 0 * p for p in parts)
-    return out
-
-
 def test_vectorised_baselines_equal_a_plain_reading_of_real_queries(shared_data, tmp_path):
     queries = build_dataset("melody_pop909", f"dataset.pairs.source.root={shared_data / 'pop909'}",
                             f"dataset.pairs.cache_dir={tmp_path}")
     context, candidates = queries.context[:40], queries.candidates[:40]
     got = baseline_scores(context, candidates, HOLD, steps_per_bar=32)
-    expected = plain_scores(context, candidates, steps_per_bar=32)
+    expected = plain_scores(context, candidates, steps_per_bar=32)  # the benchmark's reference
     for name in BASELINES:
         np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-5, err_msg=name)
 

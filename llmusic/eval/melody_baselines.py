@@ -68,6 +68,18 @@ def _edge_pitch(tokens: np.ndarray, last: bool) -> np.ndarray:
     return np.where(found, pitch.astype(np.int16), NO_PITCH)
 
 
+def zscore(scores: np.ndarray) -> np.ndarray:
+    """(Q, N) scores standardised over each query's candidates (0 where they are all equal)."""
+    centred = scores - scores.mean(-1, keepdims=True)
+    sd = scores.std(-1, keepdims=True)
+    return np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+
+
+def pitch_class_cosine(context: np.ndarray, candidates: np.ndarray, hold: int) -> np.ndarray:
+    """(Q, T), (Q, N, T) -> (Q, N): cosine of the pitch-class histograms."""
+    return _cosine(pitch_class_histogram(context, hold), pitch_class_histogram(candidates, hold))
+
+
 def interval_continuity(context: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """(Q, T), (Q, N, T) -> (Q, N): -|first pitch of the candidate - last pitch of the context|;
     -N_PITCHES (below any real distance) where either has no note."""
@@ -77,21 +89,21 @@ def interval_continuity(context: np.ndarray, candidates: np.ndarray) -> np.ndarr
     return np.where((first >= 0) & (last >= 0), -distance, -float(N_PITCHES))
 
 
-def zscore(scores: np.ndarray) -> np.ndarray:
-    """(Q, N) scores standardised over each query's candidates (0 where they are all equal)."""
-    centred = scores - scores.mean(-1, keepdims=True)
-    sd = scores.std(-1, keepdims=True)
-    return np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+def rhythm_cosine(context: np.ndarray, candidates: np.ndarray, steps_per_bar: int) -> np.ndarray:
+    """(Q, T), (Q, N, T) -> (Q, N): cosine of the onset-position histograms."""
+    return _cosine(onset_position_histogram(context, steps_per_bar), onset_position_histogram(candidates, steps_per_bar))
+
+
+def combined_z(*scores: np.ndarray) -> np.ndarray:
+    """(Q, N) scores of several baselines -> their per-query z-scores, summed."""
+    return sum(zscore(s) for s in scores)
 
 
 def baseline_scores(context: np.ndarray, candidates: np.ndarray, hold: int, steps_per_bar: int) -> dict[str, np.ndarray]:
     """(Q, T) contexts, (Q, N, T) candidates -> {baseline: (Q, N) float32 scores} for every BASELINES name."""
     context, candidates = np.asarray(context), np.asarray(candidates)
-    scores = {
-        "pitch_class_cosine": _cosine(pitch_class_histogram(context, hold), pitch_class_histogram(candidates, hold)),
-        "interval_continuity": interval_continuity(context, candidates),
-        "rhythm_cosine": _cosine(onset_position_histogram(context, steps_per_bar),
-                                 onset_position_histogram(candidates, steps_per_bar)),
-    }
-    scores["combined_z"] = sum(zscore(s) for s in scores.values())
+    scores = {"pitch_class_cosine": pitch_class_cosine(context, candidates, hold),
+              "interval_continuity": interval_continuity(context, candidates),
+              "rhythm_cosine": rhythm_cosine(context, candidates, steps_per_bar)}
+    scores["combined_z"] = combined_z(*scores.values())
     return {name: scores[name].astype(np.float32) for name in BASELINES}
