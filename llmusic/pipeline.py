@@ -122,7 +122,8 @@ def flat_test_metrics(test: dict) -> dict[str, dict[str, float]]:
     """metrics.json's `test` section -> {"<level>/<metric>": {"value", "chance"[, "majority"]}}.
 
     Classification reports keep parallel model / chance / majority score dicts per level (window,
-    song); ranking reports keep a value and a chance per metric and method (cosine, likelihood).
+    song); ranking reports keep a value, a chance and an interval per metric and method (cosine,
+    likelihood, ..., and the non-learned baselines); a scoring's `versus` verdict stays in metrics.json.
     """
     flat = {}
     for level, report in test.items():
@@ -131,7 +132,7 @@ def flat_test_metrics(test: dict) -> dict[str, dict[str, float]]:
                 flat[f"{level}/{key}"] = {"value": value, "chance": report["chance"][key],
                                           "majority": report["majority"][key]}
         else:
-            flat.update({f"{level}/{key}": dict(v) for key, v in report.items() if isinstance(v, dict)})
+            flat.update({f"{level}/{key}": dict(v) for key, v in report.items() if isinstance(v, dict) and "value" in v})
     return flat
 
 
