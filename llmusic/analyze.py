@@ -39,7 +39,7 @@ from llmusic.constraints import ConstraintSet
 from llmusic.midi.io import MidiSkip, load_score
 from llmusic.midi.pianoroll import song_pianoroll
 from llmusic.midi.render import score_to_song
-from llmusic.run_dir import GenerateRun, rates_by, valid_statuses
+from llmusic.run_dir import GenerateRun, describe_setting, rates_by, valid_statuses
 from llmusic.song import Song
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,12 @@ def analyze(cfg: DictConfig) -> dict:
     chosen = choose_songs(records, list(cfg.songs), cfg.songs_per_genre, genres, styles, readable)
     previews = song_previews(chosen, run, dest, constraints, cfg)
 
+    setting = run.setting
     result = {
         "out_dir": str(run.dir),
+        "setting": setting,
+        "setting_line": describe_setting(setting) if setting else "not recorded (a run made before runs recorded "
+                                                                  "their prompt, parse policy and renderer)",
         "constraints": constraints.name,
         "valid_statuses": sorted(valid),
         "songs_in_manifest": len(records),

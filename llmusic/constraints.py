@@ -112,7 +112,10 @@ class ConstraintSet:
         """JSON schema of a reply, for `response_format` structured outputs.
 
         Events are fixed-length integer arrays; strict structured outputs cannot express numeric
-        bounds, so the validator still enforces the ranges.
+        bounds, so the validator still enforces the ranges. A track holds 1 to N events, N the count
+        the prompt names: without a bound, schema-constrained decoding lets a small model repeat
+        events until max_tokens inside the first track (SmolLM2-135M does; docs/gguf.md), and the
+        named counts fit the paper's 1200 tokens (48 events of about 16 tokens).
         """
         event = {
             "type": "array",
@@ -121,7 +124,10 @@ class ConstraintSet:
             "maxItems": 4,
             "description": "[pitch, duration, velocity, start_time]",
         }
-        props: dict = {name: {"type": "array", "items": event} for name in self.tracks}
+        props: dict = {name: {"type": "array", "items": event, "minItems": 1} for name in self.tracks}
+        for name, count in self.event_counts.items():
+            if name in props:
+                props[name]["maxItems"] = count
         required = list(self.tracks)
         if self.allows_choice_of_meter:
             props["time_signature"] = {"type": "string", "enum": list(self.time_signatures)}

@@ -1,14 +1,15 @@
 """The paper end to end, one cell at a time: `python -m llmusic.pipeline [group=option ...]`.
 
-A cell is one generation config (taxonomy, prompt, constraints, llm and their keys) and the
-students trained on its songs. `pipeline(cfg)`:
+A cell is one generation config (taxonomy, prompt, constraints, render, llm and their keys, the
+parse policy) and the students trained on its songs. `pipeline(cfg)`:
   1. composes conf/generate.yaml with the cell's generation groups and calls `generate(cfg)`, or
      reuses a finished run with the same config (paid replies come from the reply cache anyway);
   2. for every student in `cfg.students`, composes conf/train.yaml with its experiment, the
      run's out_dir as `llm_run` and the cell's constraint set, and calls `train(cfg)`: tested on
      the real data when it is there, else on held-out generated songs (and says how to get it);
-  3. writes `<out_dir>/cell.json`: the overrides, valid rate, requests, cost, every test metric
-     beside its chance value, the best validation score and the sub-runs' paths.
+  3. writes `<out_dir>/cell.json`: the overrides, the generate run's setting (official or not),
+     valid rate, requests, cost, every test metric beside its chance value, the best validation
+     score and the sub-runs' paths.
 A cell whose cell.json holds the same config is skipped, so a stopped sweep (-m) resumes where
 it stopped; after a sweep `SweepReport` writes one table row per cell (sweep_report.md/.csv/.png).
 """
@@ -37,7 +38,8 @@ from llmusic.report import CELL_FILE, fmt_cell, write_sweep_report
 from llmusic.run_dir import GenerateRun
 from llmusic.train import train
 
-GENERATION_GROUPS = ("taxonomy", "prompt", "constraints", "llm")
+GENERATION_GROUPS = ("taxonomy", "prompt", "constraints", "render", "llm")
+GENERATION_KEYS = (*GENERATION_GROUPS, "parse")  # what a cell hands its generate run
 MAX_DIRNAME = 120  # characters of a cell folder's name; longer override lists are cut and hashed
 
 
@@ -55,11 +57,12 @@ OmegaConf.register_new_resolver("llmusic.cell_dir", cell_dirname, replace=True)
 # --- composing the sub-configs ---------------------------------------------------------------------
 
 def generate_config(cfg: DictConfig) -> DictConfig:
-    """conf/generate.yaml with the cell's generation groups (already composed, with their keys)."""
+    """conf/generate.yaml with the cell's generation groups (already composed, with their keys) and
+    its parse policy."""
     gen = compose_config("generate", [f"n_per_combo={cfg.n_per_combo}", f"seed={cfg.seed}",
                                       f"progress={cfg.progress}", *cfg.generate_overrides])
-    for group in GENERATION_GROUPS:
-        gen[group] = cfg[group]
+    for key in GENERATION_KEYS:
+        gen[key] = cfg[key]
     gen.out_dir = str(Path(gen.out_dir).resolve())  # the data sets resolve relative paths from the repo
     return gen
 
@@ -83,7 +86,7 @@ def run_generation(cfg: DictConfig) -> dict:
     with run.locked():  # parallel cells sharing the run make it once
         reused = run.finished_with(gen, ignore=("progress",))
         summary = run.summary() if reused else generate(gen)
-    keys = ("songs", "valid", "valid_rate", "requests", "attempts", "tokens", "cost_usd", "is_llm", "backend")
+    keys = ("setting", "songs", "valid", "valid_rate", "requests", "attempts", "tokens", "cost_usd", "is_llm", "backend")
     return {"out_dir": str(run.dir), "reused": reused, "elapsed_s": round(time.perf_counter() - start, 2),
             **{k: summary[k] for k in keys}}
 
@@ -192,7 +195,7 @@ def pipeline(cfg: DictConfig) -> dict:
     hydra_job = HydraConfig.get() if HydraConfig.initialized() else None
     cell = {
         "overrides": list(hydra_job.overrides.task) if hydra_job else [],
-        "choices": {group: cfg[group].name for group in GENERATION_GROUPS},
+        "choices": {**{group: cfg[group].name for group in GENERATION_GROUPS}, "parse.policy": cfg.parse.policy},
         "generate": generation,
         "students": students,
         "elapsed_s": round(time.perf_counter() - start, 2),

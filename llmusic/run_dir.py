@@ -5,7 +5,9 @@
                                path, prompt, sampling, every attempt, usage, cost
     <out_dir>/replies.jsonl    every raw reply text, one line per attempt that got one
     <out_dir>/midi/<Genre>__<Style>/<index>.mid
-    <out_dir>/summary.json     valid rates per genre and style, requests, attempts, tokens, cost, time
+    <out_dir>/summary.json     the setting (prompt and its template's sha256, parse policy, renderer,
+                               which are the official code's), valid rates per genre and style,
+                               requests, attempts, tokens, cost, time
 
 `generate` and the engine write a run through `GenerateRun.rerun()`; the data sets, the analysis
 and the pipeline read it through a `GenerateRun` (records, usable songs, the saved config, its
@@ -56,6 +58,20 @@ def rates_by(records: Iterable[dict], key: str, order: Sequence[str] | None = No
         n_valid[str(r[key])] += r["status"] in valid
     return {k: {"songs": total[k], "valid": n_valid[k], "valid_rate": n_valid[k] / total[k]}
             for k in (order if order is not None else total)}
+
+
+def describe_setting(setting: dict) -> str:
+    """A run's `setting` (summary.json: prompt, prompt_sha256, constraints, parse_policy, renderer,
+    `official` per part, `official_mode`) in one line, e.g. "prompt paper (the official text,
+    sha256 30261911de354b7b), parse.policy clamp (not the official reading), ...: not the official
+    code's setting"."""
+    official = setting["official"]
+    verdict = "the official code's setting" if setting["official_mode"] else "not the official code's setting"
+    return (f"prompt {setting['prompt']} ({'the' if official['prompt'] else 'not the'} official text, "
+            f"sha256 {setting['prompt_sha256']}), "
+            f"parse.policy {setting['parse_policy']} ({'the' if official['parse'] else 'not the'} official reading), "
+            f"render {setting['renderer']} ({'the' if official['render'] else 'not the'} official writer), "
+            f"constraints {setting['constraints']}: {verdict}")
 
 
 def safe_name(text: str) -> str:
@@ -140,6 +156,13 @@ class GenerateRun:
     def summary(self) -> dict:
         return json.loads((self.dir / SUMMARY).read_text())
 
+    @property
+    def setting(self) -> dict | None:
+        """What made the run (summary.json's `setting`, see `describe_setting`); None when its
+        summary records none (a run made before runs recorded it, or none written yet)."""
+        path = self.dir / SUMMARY
+        return json.loads(path.read_text()).get("setting") if path.is_file() else None
+
     def finished_with(self, cfg: DictConfig, ignore: Sequence[str] = ()) -> bool:
         """Whether the run in this folder was made with `cfg` (up to the `ignore` keys) and finished."""
         return finished_with(self.dir / CONFIG, self.dir / SUMMARY, cfg, ignore)
@@ -213,6 +236,11 @@ class GenerateRun:
         """A function that appends one raw reply record to replies.jsonl."""
         with open(self.dir / REPLIES, "w", encoding="utf-8") as f:
             yield lambda record: f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def reply_records(self) -> Iterator[dict]:
+        """The raw reply records of replies.jsonl, in the order they were written."""
+        with open(self.dir / REPLIES, encoding="utf-8") as f:
+            yield from (json.loads(line) for line in f if line.strip())
 
     def midi_file(self, genre: str | None, style: str | None, index: int) -> tuple[str, Path]:
         """Where a song's MIDI file goes: its manifest path (relative to the run) and its full path."""

@@ -20,6 +20,8 @@ per request (n counts requests from 0):
                  as the real service bills work the client stopped waiting for)
     "length"     200 with finish_reason "length" and the song cut mid-way
     "malformed"  200 with prose instead of JSON
+    "tuples"     200 with the song in the prompt's own Python-tuple form (not JSON: what the official
+                 code's strict json.loads refuses and the lenient reader reads)
     "401"        the key is refused (no retry can help)
 
 A batch is seen unfinished by its first `batch_polls` retrieves (`validating`, then `in_progress`)
@@ -43,7 +45,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ("429", "500", "drop", "slow", "length", "malformed", "401")
+FAULTS = ("429", "500", "drop", "slow", "length", "malformed", "tuples", "401")
+REPLY_FAULTS = ("length", "malformed", "tuples")  # answered with 200 and a (faulty) reply
 MALFORMED_TEXT = (
     "Sure! Here is a cheerful jazz tune for you: the melody opens on middle C, climbs a fifth, "
     "and the bass walks down while the drums keep a steady swing."
@@ -183,6 +186,9 @@ class FakeOpenAI:
         elif fault == "malformed":
             content, finish = MALFORMED_TEXT, "stop"
             completion_tokens = _tokens(content)
+        elif fault == "tuples":
+            content, finish = repr({k: [tuple(e) for e in v] for k, v in json.loads(song).items()}), "stop"
+            completion_tokens = _tokens(content)
         else:
             content, finish = song, "stop"
             completion_tokens = _tokens(content)
@@ -282,7 +288,7 @@ class FakeOpenAI:
         for line in lines[: len(lines) - len(unfinished)]:
             fault = self.next_fault(line["body"])
             result = {"id": self._new_id("batch_req"), "custom_id": line["custom_id"]}
-            if fault in (None, "length", "malformed"):
+            if fault is None or fault in REPLY_FAULTS:
                 out.append({**result, "response": {"status_code": 200, "request_id": self._new_id("req"),
                                                    "body": self.chat_completion(line["body"], fault)}, "error": None})
             elif fault in ("429", "500"):
@@ -452,7 +458,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "slow" and fake._stopping.wait(fake.slow_seconds):
             self.close_connection = True
             return
-        reply = fake.chat_completion(body, fault if fault in ("length", "malformed") else None)
+        reply = fake.chat_completion(body, fault if fault in REPLY_FAULTS else None)
         fake._pay()
         self._send(200, reply)
 

@@ -17,6 +17,38 @@ from llmusic.config import REPO_ROOT, compose_config
 from llmusic.constraints import ConstraintSet
 
 
+def mutations(text: str, rng, n: int, max_edits: int, alphabet: str = "{}[](),:'\"0123456789-.e \n#/abcNnul"):
+    """n copies of `text`, each with 1 to max_edits characters deleted, inserted or replaced (from
+    `alphabet`): replies a model or a transport could garble."""
+    for _ in range(n):
+        chars = list(text)
+        for _ in range(rng.randint(1, max_edits)):
+            i = rng.randrange(len(chars))
+            op = rng.random()
+            if op < 0.4:
+                del chars[i]
+            elif op < 0.7:
+                chars.insert(i, rng.choice(alphabet))
+            else:
+                chars[i] = rng.choice(alphabet)
+        yield "".join(chars)
+
+
+def official_file_notes(events) -> list[tuple[int, int, int, int]]:
+    """(time, duration, pitch, velocity) of the notes the official writer's file holds for one part's
+    events (pitch, duration, velocity, start), by its rules (../shared/reference/README.md): events
+    sorted by start, each note-on max(0, start - end of the previous note as asked) after the
+    previous note-off, lasting its duration; a note of velocity 0 is a note-off, so it is lost."""
+    notes, now, asked_end = [], 0, 0
+    for pitch, duration, velocity, start in sorted((tuple(e) for e in events), key=lambda e: e[3]):
+        now += max(0, start - asked_end)
+        if velocity > 0:
+            notes.append((now, duration, pitch, velocity))
+        now += duration
+        asked_end = start + duration
+    return notes
+
+
 def shared_data_dir() -> Path:
     return Path(os.environ.get("LLMUSIC_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
 

@@ -370,11 +370,12 @@ def test_bad_song_choice_is_a_clear_error(handmade, tmp_path, songs, message):
 def test_run_where_every_song_failed(tmp_path):
     write_run(tmp_path, [row for row in HANDMADE if row[3] == "failed"])
     result = analyze(compose_analyze([f"out_dir={tmp_path}", "progress=false"]))
-    assert result["valid_rate"] == 0 and result["songs_analysed"] == 0
+    assert result["valid_rate"] == 0 and result["songs_analysed"] == 0 and result["setting"] is None
     assert set(result["figures"]) == {"valid_rate", "failure_reasons"}
     assert result["previews"]["songs"] == []
     summary = (tmp_path / "analysis" / "summary.md").read_text()
     assert "Fewer than two genres" in summary and "| `out_of_range` | 2 |" in summary
+    assert "Generated with: not recorded" in summary  # a run whose summary names no setting
 
 
 def test_missing_manifest_is_a_clear_error(tmp_path):
@@ -404,15 +405,25 @@ def test_real_baseline_run(tmp_path):
         "pianoroll/Metal__Bossa_Nova__1.png", "pianoroll/Pop__Ballad__0.png"]
 
 
-def test_real_replay_run_with_failures(tmp_path):
+@pytest.mark.parametrize("mode, named", [
+    ([], "parse.policy clamp (not the official reading), render polyphonic (not the official writer), "
+         "constraints paper: not the official code's setting"),
+    (["preset=official"], "parse.policy official (the official reading), render official (the official "
+                          "writer), constraints paper: the official code's setting"),
+])
+def test_real_replay_run_with_failures(tmp_path, mode, named):
     """The parser's recorded reply cases, generated through the replay backend: real failures and
-    repairs, counted by the analysis exactly as the generate summary counts them."""
+    repairs, counted by the analysis exactly as the generate summary counts them, in either mode;
+    the report names the setting that made the run."""
     cases = sorted((REPO_ROOT / "tests" / "replies").glob("*.txt"))
     lines = [json.dumps({"genre": ["Pop", "Jazz"][i % 2], "style": ["Ballad", "Swing"][i % 3 % 2],
                          "mood": "calm", "response": p.read_text()}) for i, p in enumerate(cases)]
     (tmp_path / "replies.jsonl").write_text("\n".join(lines) + "\n")
-    summary = run_generate(tmp_path / "run", "llm=replay", f"llm.path={tmp_path / 'replies.jsonl'}")
+    summary = run_generate(tmp_path / "run", "llm=replay", f"llm.path={tmp_path / 'replies.jsonl'}", *mode)
     result = analyze(compose_analyze([f"out_dir={tmp_path / 'run'}", "progress=false", "audio.enabled=false"]))
+    assert result["setting"] == summary["setting"]
+    report = (tmp_path / "run" / "analysis" / "summary.md").read_text()
+    assert "Generated with: prompt paper (the official text, sha256 30261911de354b7b), " + named in report
     assert 0 < result["valid_rate"] < 1
     assert result["valid_rate"] == pytest.approx(summary["valid_rate"])
     keys = Counter()

@@ -145,6 +145,60 @@ def test_rerun_pays_nothing_and_cache_only_reparses_offline(tmp_path):
     assert all(r["status"] in ("ok", "repaired") for r in records if r["index"] < 2)
 
 
+def first_ask_in_tuples(style: str):
+    """A fault plan: the first request for a song of `style` is answered in the prompt's tuple form."""
+    seen: set[str] = set()
+
+    def plan(body: dict, n: int) -> str | None:
+        key = json.dumps(body, sort_keys=True)
+        first = key not in seen
+        seen.add(key)
+        return "tuples" if first and f"song in {style} style" in body["messages"][-1]["content"] else None
+    return plan
+
+
+def midi_files(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in (out / "midi").rglob("*.mid")}
+
+
+def test_one_set_of_paid_replies_gives_both_modes_offline(tmp_path):
+    """cache_only=true re-derives the official-mode run from a default-mode run's cached replies, and
+    the default-mode run from an official-mode run's, with zero requests: the reply cache is keyed
+    by what was asked, never by the parse policy or the renderer."""
+    official = ["preset=official"]
+    with FakeOpenAI(faults=first_ask_in_tuples("Swing")) as server:  # 4 of the 8 songs: Pop/Jazz x Swing
+        default_run = run(server, tmp_path / "default", f"cache_dir={tmp_path}/cache_a")
+        paid_default = server.paid
+    with FakeOpenAI(faults=first_ask_in_tuples("Swing")) as server:  # the same replies, asked afresh
+        official_run = run(server, tmp_path / "official", f"cache_dir={tmp_path}/cache_b", *official)
+        paid_official = server.paid
+        gone = server.base_url
+    # Paid: the lenient reader keeps the tuple replies; the official one asks again for those 4 songs.
+    assert (paid_default, default_run["valid"], default_run["requests"]) == (SONGS, SONGS, SONGS)
+    assert (paid_official, official_run["valid"], official_run["requests"]) == (SONGS + 4, SONGS, SONGS + 4)
+
+    # Offline: each mode from the other's cache.
+    official_again = generate(compose_entry("generate", *overrides(gone, tmp_path / "official_from_a"),
+                                            f"cache_dir={tmp_path}/cache_a", "cache_only=true", *official))
+    default_again = generate(compose_entry("generate", *overrides(gone, tmp_path / "default_from_b"),
+                                           f"cache_dir={tmp_path}/cache_b", "cache_only=true"))
+    for summary in (official_again, default_again):
+        assert summary["requests"] == 0 and summary["cost_usd_this_run"] == 0
+    assert official_again["setting"]["official_mode"] and not default_again["setting"]["official_mode"]
+    # The default run paid for one reply per song: the 4 songs whose only reply is not strict JSON
+    # would have cost the official code another attempt, which the cache does not hold.
+    assert official_again["cache_hits"] == SONGS and official_again["failure_reasons"] == {"not_cached": 4}
+    for record in manifest(tmp_path / "official_from_a"):
+        if record["style"] == "Swing":
+            first, second = record["attempts"]
+            assert first["reason"].startswith("not_strict_json") and second["reason"].startswith("not_cached")
+    kept = midi_files(tmp_path / "official_from_a")
+    assert len(kept) == 4 and all(midi_files(tmp_path / "official")[name] == data for name, data in kept.items())
+    # Every song of the official run's cache reads leniently at its first reply.
+    assert default_again["valid"] == SONGS and default_again["cache_hits"] == SONGS
+    assert midi_files(tmp_path / "default_from_b") == midi_files(tmp_path / "default")
+
+
 def test_kill_minus_9_then_rerun_pays_each_song_once(tmp_path):
     """A run killed mid-flight and rerun: every song ends with a record, and the server billed no
     more than one reply per song, plus what the faults forced, plus what was in flight."""

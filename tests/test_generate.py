@@ -13,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import symusic
 from omegaconf import OmegaConf
 
 from llmusic.config import REPO_ROOT
 from llmusic.generate import generate
 from llmusic.midi.render import read_midi
 from llmusic.parse import parse_reply
-from tests.helpers import compose_entry
+from llmusic.prompts import OFFICIAL_TEMPLATE_SHA256
+from tests.helpers import compose_entry, official_file_notes
 
 REPLAY = REPO_ROOT / "tests" / "data" / "replay_sample.jsonl"
 # What each line of the recording is (index -> (status, reason key)); both policies agree except
@@ -34,6 +36,20 @@ REPLAY_EXPECTED = {
     20: ("failed", "empty_track"), 21: ("failed", "not_a_list"), 22: ("failed", "replay_line"), 23: ("repaired", None),
 }
 STRICT_CHANGES = {4: ("failed", "out_of_range"), 23: ("failed", "out_of_range")}
+# preset=official: the official code keeps only strict JSON with the four tracks spelled exactly
+# and every key a list, clamps what it keeps (4: out-of-range values, 23: starts), cuts floats
+# toward zero with int() (14) and keeps an empty track (20).
+OFFICIAL_EXPECTED = {
+    **{i: ("failed", "replay_line") for i in (15, 16, 17, 18, 22)},
+    0: ("ok", None), 1: ("failed", "not_strict_json"),  # 1: fenced, with prose
+    2: ("failed", "not_strict_json"), 3: ("failed", "not_strict_json"),  # 2: the prompt's tuples, 3: comments
+    4: ("repaired", None), 5: ("failed", "not_strict_json"), 6: ("failed", "not_strict_json"),  # 5: cut
+    7: ("failed", "missing_track"), 8: ("failed", "missing_track"),  # 8: "drums" for rhythm
+    9: ("failed", "not_an_integer"),  # events as objects: unpacked, their keys go to int()
+    10: ("failed", "not_strict_json"), 11: ("failed", "empty_reply"), 12: ("failed", "not_an_object"),
+    13: ("failed", "missing_track"), 14: ("repaired", None), 19: ("failed", "not_a_list"),  # 13: wrapped, 19: "tempo"
+    20: ("ok", None), 21: ("failed", "not_a_list"), 23: ("repaired", None),
+}
 
 
 def compose_generate(overrides: list[str]):
@@ -79,6 +95,11 @@ def test_config_is_saved_resolved(baseline_run):
     cfg = OmegaConf.load(out / "config.yaml")
     assert cfg.llm._target_ == "llmusic.llm.baseline.BaselineComposer" and cfg.out_dir == str(out)
     assert cfg.llm.constraints.time_span_ticks == 7680 and cfg.parse.policy == "clamp"
+    assert cfg.render.name == "polyphonic" and cfg.prompt_sha256 == OFFICIAL_TEMPLATE_SHA256  # prompt=paper
+    setting = json.loads((out / "summary.json").read_text())["setting"]
+    assert setting == {"prompt": "paper", "prompt_sha256": OFFICIAL_TEMPLATE_SHA256, "constraints": "paper",
+                       "parse_policy": "clamp", "renderer": "polyphonic",
+                       "official": {"prompt": True, "parse": False, "render": False}, "official_mode": False}
 
 
 def test_midi_files_hold_the_parsed_reply(baseline_run):
@@ -172,6 +193,31 @@ def test_replay_classifies_every_line(tmp_path, policy):
     assert records[0]["usage"] == {"prompt_tokens": 312, "completion_tokens": 702}
     assert records[23]["sampling"] == {"temperature": 0.72, "top_p": 0.9, "max_tokens": 1200}
     assert summary["failure_reasons"]["replay_line"] == 5
+
+
+def test_official_preset_classifies_every_line_as_the_official_code(tmp_path):
+    """`python -m llmusic.generate preset=official llm=replay llm.path=...`: each line kept or failed
+    as the official code would, every kept song's file holding the official writer's notes."""
+    done = subprocess.run([sys.executable, "-m", "llmusic.generate", "preset=official", "llm=replay",
+                           f"llm.path={REPLAY}", f"out_dir={tmp_path}"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "render official (the official writer)" in " ".join(done.stdout.split())
+    records = read_manifest(tmp_path)
+    got = {r["index"]: (r["status"], r["reason"].split(":")[0] if r["status"] == "failed" else None) for r in records}
+    assert got == OFFICIAL_EXPECTED
+    lines = REPLAY.read_text().splitlines()
+    for r in records:
+        if r["midi"]:
+            song = parse_reply(json.loads(lines[r["index"]])["response"], _paper_constraints(), "official").song
+            score = symusic.Score(str(tmp_path / r["midi"]))
+            notes = {t.name: sorted((n.time, n.duration, n.pitch, n.velocity) for n in t.notes) for t in score.tracks}
+            assert notes == {role: official_file_notes(ev.tolist()) for role, ev in song.tracks.items() if len(ev)}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["setting"]["official_mode"] is True and summary["valid"] == 5
+    saved = OmegaConf.load(tmp_path / "config.yaml")
+    assert (saved.prompt.name, saved.constraints.name, saved.parse.policy, saved.render.name) == (
+        "paper", "paper", "official", "official")
 
 
 def _paper_constraints():

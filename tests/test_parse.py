@@ -19,7 +19,7 @@ import llmusic.parse
 from llmusic.config import REPO_ROOT
 from llmusic.parse import FAILURE_KEYS, INFO_KEYS, REPAIR_KEYS, ParseResult, parse_reply
 from llmusic.song import DURATION, PITCH, START, VELOCITY, Song
-from tests.helpers import constraint_set
+from tests.helpers import constraint_set, mutations
 
 REPLIES = REPO_ROOT / "tests" / "replies"
 SETS = ("paper", "paper_consistent", "relaxed")
@@ -270,22 +270,6 @@ def test_every_cut_gives_a_prefix(name, sets):
             assert np.array_equal(events, full[track][: len(events)])
 
 
-def _mutations(text: str, rng: random.Random, n: int):
-    alphabet = "{}[](),:'\"0123456789-.e \n#/abcNnul"
-    for _ in range(n):
-        chars = list(text)
-        for _ in range(rng.randint(1, 8)):
-            i = rng.randrange(len(chars))
-            op = rng.random()
-            if op < 0.4:
-                del chars[i]
-            elif op < 0.7:
-                chars.insert(i, rng.choice(alphabet))
-            else:
-                chars[i] = rng.choice(alphabet)
-        yield "".join(chars)
-
-
 def _garbage(rng: random.Random, n: int):
     alphabet = string.printable + "{}[]()'\":,\u2026é\x00"
     for _ in range(n):
@@ -313,7 +297,7 @@ def test_no_reply_can_crash_the_parser(sets):
     texts = HOSTILE + list(_garbage(rng, 60))
     for name in ("strict_json.txt", "python_tuples.txt", "event_objects_aliases.txt",
                  "relaxed_waltz_programs.txt"):
-        texts += list(_mutations(reply(name), rng, 60))
+        texts += list(mutations(reply(name), rng, 60, max_edits=8))
     huge = json.loads(reply("strict_json.txt"))
     texts.append(json.dumps({t: events * 2000 for t, events in huge.items()}))
     for text in texts:

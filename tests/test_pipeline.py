@@ -53,9 +53,11 @@ def test_cell_generates_trains_and_tests_on_real_data(cell, workdir, shared_data
     gen = record["generate"]
     assert gen["songs"] == 24 and gen["requests"] >= gen["songs"] and 0 < gen["valid_rate"] <= 1
     assert gen["cost_usd"] is None and not gen["reused"]  # the baseline is free, and nothing was there before
-    assert Path(gen["out_dir"]) == workdir / "runs/generate/baseline/paper-paper-paper-n2-seed0"
+    assert Path(gen["out_dir"]) == workdir / "runs/generate/baseline/paper-paper-paper-clamp-polyphonic-n2-seed0"
     assert len((Path(gen["out_dir"]) / "manifest.jsonl").read_text().splitlines()) == 24
-    assert record["choices"] == {"taxonomy": "paper", "prompt": "paper", "constraints": "paper", "llm": "baseline"}
+    assert record["choices"] == {"taxonomy": "paper", "prompt": "paper", "constraints": "paper",
+                                 "render": "polyphonic", "llm": "baseline", "parse.policy": "clamp"}
+    assert gen["setting"]["official"] == {"prompt": True, "parse": False, "render": False}
     assert record["config"] == pl.cell_identity(cfg)
 
     assert set(record["students"]) == {"genre", "style", "melody"}
@@ -156,6 +158,8 @@ def test_cell_folder_names_are_short_distinct_and_flat(overrides):
     ("constraint_ablation", "constraints", "paper,relaxed,paper_consistent"),
     ("backend_comparison", "llm", "baseline,openai,transformers"),
     ("openai_models", "llm.model", "gpt-4o,gpt-4o-mini"),
+    ("official_vs_default", "parse.policy", "clamp,official"),
+    ("official_vs_default", "render", "polyphonic,official"),
 ])
 def test_saved_sweeps_compose(sweep, key, values, compose):
     cfg = compose("pipeline", f"sweep={sweep}", hydra=True)
@@ -163,6 +167,35 @@ def test_saved_sweeps_compose(sweep, key, values, compose):
     assert cfg.sweep_name == sweep
     for value in values.split(","):  # every swept option is a real config
         compose("pipeline", f"sweep={sweep}", f"{key}={value}")
+
+
+@pytest.mark.parametrize("preset, size, scale, mode", [
+    ([], 4, "small", "clamp-polyphonic"),  # the demo
+    (["preset=paper"], 50, "paper", "clamp-polyphonic"),
+    (["preset=official"], 4, "small", "official-official"),
+    (["preset=[paper,official]"], 50, "paper", "official-official"),
+    (["+preset=official", "render=polyphonic"], 4, "small", "official-polyphonic"),  # a stage back to the default
+])
+def test_presets_combine_a_size_and_the_official_mode(preset, size, scale, mode, compose):
+    cfg = compose("pipeline", *preset)
+    assert (cfg.n_per_combo, cfg.scale.name, f"{cfg.parse.policy}-{cfg.render.name}") == (size, scale, mode)
+    gen = pl.generate_config(cfg)
+    assert (gen.parse.policy, gen.render.name, gen.n_per_combo) == (cfg.parse.policy, cfg.render.name, size)
+    assert gen.out_dir.endswith(f"/paper-paper-paper-{mode}-n{size}-seed0")
+    assert (cfg.prompt.name, cfg.constraints.name) == ("paper", "paper")
+
+
+def test_an_official_cell_trains_on_the_official_writers_files(workdir, shared_data, monkeypatch):
+    monkeypatch.chdir(workdir)
+    cfg = compose_pipeline(["preset=official", f"out_dir={workdir / 'official_cell'}", "students.style=null",
+                            "students.melody=null"])
+    record = pl.pipeline(cfg)
+    gen = record["generate"]
+    assert gen["setting"]["official_mode"] and gen["valid"] == 24  # the baseline's replies are strict JSON
+    assert Path(gen["out_dir"]).name == "paper-paper-paper-official-official-n2-seed0"
+    assert record["choices"]["render"] == "official" and record["choices"]["parse.policy"] == "official"
+    genre = record["students"]["genre"]
+    assert genre["test_data"] == "real" and genre["data"]["train"]["songs"] + genre["data"]["val"]["songs"] == 24
 
 
 def test_multirun_gives_a_table_row_per_cell_and_resumes(workdir, shared_data):

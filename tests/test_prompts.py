@@ -3,6 +3,7 @@ set that contradicts its words; the rendered variants follow the constraint set.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -112,3 +113,23 @@ def test_unknown_stated_limit_is_a_config_error():
 
     with pytest.raises(ValueError, match="names no ConstraintSet field"):
         PromptTemplate("x", "s", "u", states={"tempo": 120})
+
+
+def test_the_official_template_hash_is_the_reference_texts(official, paper):
+    """OFFICIAL_TEMPLATE_SHA256 (what a run's summary compares with) is the reference text's hash,
+    computed here from official_prompt.json, and prompt=paper renders to it."""
+    from llmusic.prompts import OFFICIAL_TEMPLATE_SHA256
+
+    user = official["user_template"].replace("{prompt}", "{genre} song in {style} style")
+    messages = [{"role": "system", "content": official["system"]}, {"role": "user", "content": user}]
+    digest = hashlib.sha256(json.dumps(messages, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    assert OFFICIAL_TEMPLATE_SHA256 == digest[:16]
+    _, prompt, constraints = paper
+    assert prompt.template_sha256(constraints) == OFFICIAL_TEMPLATE_SHA256
+    assert composed("prompt=paper").prompt_sha256 == OFFICIAL_TEMPLATE_SHA256  # what config.yaml saves
+
+
+@pytest.mark.parametrize("prompt", ["paper_structured", "genre_style", "genre_only"])
+def test_every_other_prompt_has_its_own_hash_under_each_constraint_set(prompt):
+    hashes = {composed(f"prompt={prompt}", f"constraints={c}").prompt_sha256 for c in ("paper", "relaxed")}
+    assert len(hashes) == 2 and composed("prompt=paper").prompt_sha256 not in hashes

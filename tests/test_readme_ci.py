@@ -36,6 +36,6 @@ def test_readme_setup_is_a_fresh_venv_and_the_dev_install():
 def test_dev_extra_pulls_every_extra_the_tests_use():
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     dev = " ".join(project["optional-dependencies"]["dev"])
-    for extra in ("local", "joblib", "slurm", "optuna", "tensorboard"):
+    for extra in ("local", "gguf", "joblib", "slurm", "optuna", "tensorboard"):
         assert extra in project["optional-dependencies"]
         assert re.search(rf"llmusic\[[^\]]*\b{extra}\b", dev), extra

@@ -44,6 +44,8 @@ def write_summary(result: dict, path: Path) -> str:
         f"**{result['valid_rate']:.1%}**. Constraint set `{result['constraints']}`. "
         f"Note statistics over the {result['songs_analysed']} valid songs whose MIDI file reads.",
         "",
+        f"Generated with: {result['setting_line']}.",
+        "",
         "Numbers behind every figure: `stats.json`.",
         "",
         "## Valid rate",

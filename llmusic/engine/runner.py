@@ -1,8 +1,9 @@
 """The generation engine: ask a backend for every planned song, attempt by attempt.
 
 Round k sends every song still without a valid reply as attempt k, in one `complete_many` call
-(one HTTP fan-out, or one Batch API job). Each reply is cached before anything else, then parsed,
-validated and rendered to MIDI; a parse failure, a reply cut at the token limit or a request that
+(one HTTP fan-out, or one Batch API job). Each reply is cached before anything else (keyed by what
+was asked, never by how it is read), then parsed under the parse policy and written to MIDI by
+the renderer; a parse failure, a reply cut at the token limit or a request that
 failed after its transport retries costs one attempt, and every attempt is recorded. A song ends
 with a record whatever happens: valid after some attempt, or failed with the last reason.
 """
@@ -20,7 +21,7 @@ from llmusic.engine.cache import ReplyCache, cache_key
 from llmusic.engine.cost import PriceTable
 from llmusic.engine.plan import PlannedSong
 from llmusic.llm.base import Backend, Completion, SongRequest
-from llmusic.midi.render import write_midi
+from llmusic.midi.render import PolyphonicRenderer, Renderer
 from llmusic.parse import parse_reply
 from llmusic.run_dir import VALID_STATUSES, GenerateRun
 
@@ -61,6 +62,7 @@ class Engine:
         run: GenerateRun,
         *,
         policy: str = "clamp",
+        renderer: Renderer | None = None,
         max_attempts: int = 5,
         cache: ReplyCache | None = None,
         prices: PriceTable | None = None,
@@ -72,6 +74,7 @@ class Engine:
         self.constraints = constraints
         self.run_dir = run
         self.policy = policy
+        self.renderer = renderer or PolyphonicRenderer()
         # A backend may know it has fewer tries to give (a recording holds one reply per song).
         self.max_attempts = min(max_attempts, backend.max_attempts or max_attempts)
         self.cache = cache
@@ -188,6 +191,8 @@ class Engine:
             bar.update(1)
 
     def _cost(self, completion: Completion) -> float | None:
+        if self.backend.free:
+            return 0.0
         if self.prices is None:
             return None
         model = self.identity.get("model") or completion.model
@@ -196,7 +201,7 @@ class Engine:
 
     def _render(self, planned: PlannedSong, song) -> str:
         rel, path = self.run_dir.midi_file(planned.genre, planned.style, planned.index)
-        write_midi(song, path)
+        self.renderer.write(song, path)
         return rel
 
     def _manifest_record(self, state: SongState) -> dict:

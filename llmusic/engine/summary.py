@@ -1,4 +1,5 @@
-"""What a generate run produced: valid rates per genre and style, requests, tokens, cost, time."""
+"""What a generate run produced: the setting that made it (prompt, parse policy, renderer: the
+official code's or not), valid rates per genre and style, requests, tokens, cost, time."""
 
 from __future__ import annotations
 
@@ -8,16 +9,31 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from llmusic.constraints import ConstraintSet
 from llmusic.engine.runner import RunStats
-from llmusic.run_dir import VALID_STATUSES, rates_by
+from llmusic.midi.render import Renderer
+from llmusic.parse import OFFICIAL_POLICY
+from llmusic.prompts import OFFICIAL_TEMPLATE_SHA256, PromptTemplate
+from llmusic.run_dir import VALID_STATUSES, describe_setting, rates_by
 
 
-def summarize(records: Sequence[dict], stats: RunStats, identity: dict, is_llm: bool) -> dict:
+def generation_setting(prompt: PromptTemplate, constraints: ConstraintSet, policy: str, renderer: Renderer) -> dict:
+    """Which prompt (its template's hash), constraint set, parse policy and renderer made a run, and
+    which of them are the paper's official code's (`official_mode`: all three)."""
+    sha = prompt.template_sha256(constraints)
+    official = {"prompt": sha == OFFICIAL_TEMPLATE_SHA256, "parse": policy == OFFICIAL_POLICY,
+                "render": renderer.official}
+    return {"prompt": prompt.name, "prompt_sha256": sha, "constraints": constraints.name, "parse_policy": policy,
+            "renderer": renderer.name, "official": official, "official_mode": all(official.values())}
+
+
+def summarize(records: Sequence[dict], stats: RunStats, identity: dict, is_llm: bool, setting: dict) -> dict:
     attempts = [a for r in records for a in r["attempts"]]
     costs = [r["cost"] for r in records if r["cost"] is not None]
     status = Counter(r["status"] for r in records)
     n_valid = sum(status[s] for s in VALID_STATUSES)
     return {
+        "setting": setting,
         "backend": identity,
         "is_llm": is_llm,
         "songs": len(records),
@@ -53,6 +69,7 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
             table.add_row(name, str(row["songs"]), str(row["valid"]), f"{row['valid_rate']:.1%}")
         console.print(table)
     cost = summary["cost_usd"]
+    console.print(f"setting: {describe_setting(summary['setting'])}")
     console.print(
         f"songs {summary['songs']}  valid {summary['valid']} ({summary['valid_rate']:.1%})  "
         f"attempts {summary['attempts']}  requests {summary['requests']} "

@@ -64,6 +64,7 @@ class Backend(ABC):
     name: str = "backend"
     is_llm: bool = True  # False for non-LLM controls (the baseline composer)
     paid: bool = False  # True when a reply costs money: the engine caches those before anything else
+    free: bool = False  # True when replies cost no money (local weights): cost 0 whatever the prices say
     structured: bool = False  # True: the engine sends the constraint set's JSON schema as response_format
     max_attempts: int | None = None  # a cap of the backend's own on attempts per song (a recording: 1)
 

@@ -4,7 +4,11 @@ Requests are grouped by sampling parameters and generated `batch_size` at a time
 padding (so every prompt ends where generation starts). Generation runs in a worker thread, so the
 engine's event loop keeps serving other work while the model computes. Sampling is seeded per batch
 from the backend seed and the songs and attempts in it: a rerun reproduces its replies, and a retry
-after a parse failure (a new attempt) draws a different reply.
+after a parse failure (a new attempt) draws a different reply. A second progress bar counts the
+tokens generated (so it shows tokens/s).
+
+Subclasses change where the weights come from (`_pretrained`, `_checkpoint_files`) and what else
+`generate` gets (`_generate_kwargs`, e.g. a logits processor): llmusic/llm/gguf.py.
 """
 
 from __future__ import annotations
@@ -19,7 +23,28 @@ from collections.abc import AsyncIterator, Sequence
 from itertools import groupby
 from pathlib import Path
 
+from tqdm import tqdm
+
 from llmusic.llm.base import Backend, Completion, SongRequest
+
+
+class TokenProgress:
+    """A `generate` streamer that counts the tokens of rows still generating into a tqdm bar."""
+
+    def __init__(self, bar: tqdm, eos: set[int]) -> None:
+        self.bar, self.eos = bar, eos
+        self.alive: list[bool] | None = None  # None until the prompt has gone by
+
+    def put(self, value) -> None:  # (B, T) prompt first, then (B,) or (B, 1) per step
+        if self.alive is None:
+            self.alive = [True] * value.shape[0]
+            return
+        tokens = value.reshape(-1).tolist()
+        self.bar.update(sum(self.alive))
+        self.alive = [a and t not in self.eos for a, t in zip(self.alive, tokens)]
+
+    def end(self) -> None:
+        self.bar.refresh()
 
 
 class TransformersBackend(Backend):
@@ -27,6 +52,7 @@ class TransformersBackend(Backend):
 
     is_llm = True
     paid = False
+    free = True  # open weights on this machine: no bill
 
     def __init__(
         self,
@@ -36,6 +62,8 @@ class TransformersBackend(Backend):
         dtype: str = "auto",
         do_sample: bool = True,
         seed: int = 0,
+        threads: int | None = None,
+        progress: bool = True,
         name: str = "transformers",
     ) -> None:
         self.name = name
@@ -45,23 +73,38 @@ class TransformersBackend(Backend):
         self.dtype = dtype  # "auto" = what the checkpoint says; or float32, bfloat16, float16
         self.do_sample = bool(do_sample)  # False (or temperature 0) = greedy decoding
         self.seed = int(seed)
+        self.threads = threads  # torch intra-op threads (None: torch's default, one per core)
+        self.progress = bool(progress)
+        self._bar: tqdm | None = None
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()  # one generation at a time: the model and the global RNG are shared
 
     def identity(self) -> dict:
-        """Name, path and a hash of the checkpoint's configs and of the settings that shape a reply."""
+        """Name, path and a hash of the checkpoint's files and of the settings that shape a reply."""
+        h = hashlib.sha256()
+        for path in self._checkpoint_files():
+            with open(path, "rb") as f:  # in blocks: a weights file can be gigabytes
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        h.update(json.dumps(self._settings(), sort_keys=True).encode())
+        return {"name": self.name, "model_path": str(self.model_path), "config_hash": h.hexdigest()[:16]}
+
+    def _checkpoint_files(self) -> list[Path]:
+        """The files whose bytes identify the model (the weights are named by the config)."""
         config = self.model_path / "config.json"
         if not config.is_file():
             raise FileNotFoundError(f"no Hugging Face model at {self.model_path} (config.json missing)")
-        h = hashlib.sha256(config.read_bytes())
         generation = self.model_path / "generation_config.json"
-        if generation.is_file():
-            h.update(generation.read_bytes())
+        return [config, generation] if generation.is_file() else [config]
+
+    def _settings(self) -> dict:
         # batch_size is in it because the sampling seed depends on which songs share a batch.
-        settings = {"dtype": self.dtype, "do_sample": self.do_sample, "seed": self.seed, "batch_size": self.batch_size}
-        h.update(json.dumps(settings, sort_keys=True).encode())
-        return {"name": self.name, "model_path": str(self.model_path), "config_hash": h.hexdigest()[:16]}
+        return {"dtype": self.dtype, "do_sample": self.do_sample, "seed": self.seed, "batch_size": self.batch_size}
+
+    def _pretrained(self) -> tuple[Path, dict]:
+        """What `from_pretrained` gets for the tokenizer and the model: a folder and extra arguments."""
+        return self.model_path, {}
 
     def _load(self) -> None:
         if self._model is not None:
@@ -70,15 +113,18 @@ class TransformersBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if self.threads:
+            torch.set_num_threads(self.threads)
         device = self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)
-        tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+        where, extra = self._pretrained()
+        tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=True, **extra)
         tokenizer.padding_side = "left"  # prompts end where generation starts
         if tokenizer.pad_token is None:
             if tokenizer.eos_token is None:
                 raise ValueError(f"tokenizer at {self.model_path} has neither a pad nor an eos token")
             tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(self.model_path, local_files_only=True, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(where, local_files_only=True, dtype=dtype, **extra)
         self._model = model.to(device).eval()
         self._tokenizer = tokenizer
 
@@ -95,6 +141,17 @@ class TransformersBackend(Backend):
             ids.add(self._tokenizer.eos_token_id)
         return ids
 
+    def _generate_kwargs(self, batch: Sequence[SongRequest]) -> dict:
+        """More arguments for `generate` (a subclass: a logits processor for the batch)."""
+        return {}
+
+    def _streamer(self) -> TokenProgress | None:
+        if not self.progress:
+            return None
+        if self._bar is None:
+            self._bar = tqdm(desc=f"{self.name} tokens", unit="tok", position=1, leave=False, smoothing=0.05)
+        return TokenProgress(self._bar, self._eos_ids())
+
     def _generate(self, batch: Sequence[SongRequest]) -> list[Completion]:
         import torch
 
@@ -110,7 +167,8 @@ class TransformersBackend(Backend):
         seed = zlib.crc32(json.dumps([self.seed, [(r.song_id, r.attempt, r.seed) for r in batch]]).encode())
         with self._lock, torch.inference_mode():
             torch.manual_seed(seed)
-            out = model.generate(**enc, max_new_tokens=first.max_tokens, pad_token_id=tok.pad_token_id, **sampling)
+            out = model.generate(**enc, max_new_tokens=first.max_tokens, pad_token_id=tok.pad_token_id,
+                                 streamer=self._streamer(), **sampling, **self._generate_kwargs(batch))
         new = out[:, enc["input_ids"].shape[1]:].tolist()  # (B, T_new), rows padded after they finish
         eos = self._eos_ids()
         completions = []
@@ -130,7 +188,8 @@ class TransformersBackend(Backend):
         self, requests: Sequence[SongRequest]
     ) -> AsyncIterator[tuple[SongRequest, Completion | BaseException]]:
         await asyncio.to_thread(self._load)  # a bad path is a configuration error: it raises
-        sampling = lambda r: (r.temperature, r.top_p, r.max_tokens)  # noqa: E731
+        # A batch shares its sampling and its response format (a constrained batch: one schema).
+        sampling = lambda r: (r.temperature, r.top_p, r.max_tokens, json.dumps(r.response_format, sort_keys=True))  # noqa: E731
         for _, group in groupby(sorted(requests, key=sampling), key=sampling):
             group = list(group)
             for i in range(0, len(group), self.batch_size):
@@ -143,4 +202,6 @@ class TransformersBackend(Backend):
                     yield request, completion
 
     async def aclose(self) -> None:
-        self._model = self._tokenizer = None
+        if self._bar is not None:
+            self._bar.close()
+        self._model = self._tokenizer = self._bar = None

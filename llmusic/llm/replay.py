@@ -6,16 +6,23 @@ optionally `messages`, `temperature`, `top_p`, `max_tokens`, `finish_reason` and
 not JSON, not an object or lacks a key is recorded as a failed song with its reason; it never
 stops the run. A recording holds one reply per song, so a replay makes one attempt per song. The
 backend hands the engine's planner its lines (`recorded_lines`); the planner makes them songs.
+A file ending in .gz is read through gzip.
+
+`python -m llmusic.llm.replay RUN_DIR OUT.jsonl.gz` records every reply of a generate run (each
+attempt, with its prompt, sampling and the run's verdict) as such a file.
 """
 
 from __future__ import annotations
 
+import argparse
+import gzip
 import hashlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from llmusic.llm.base import Backend, Completion, RecordedLine, SongRequest
+from llmusic.run_dir import GenerateRun
 
 REQUIRED = ("genre", "style", "mood", "response")
 
@@ -28,7 +35,7 @@ class ReplayBackend(Backend):
     def __init__(self, path: str, name: str = "replay") -> None:
         self.name = name
         self.path = Path(path)
-        self._raw = self.path.read_bytes()
+        self._raw = gzip.decompress(self.path.read_bytes()) if self.path.suffix == ".gz" else self.path.read_bytes()
         self._lines: dict[int, dict] = {}  # index -> the line, for lines that read
         self._recorded = [self._read_line(index, raw) for index, raw in
                           enumerate(self._raw.decode("utf-8", errors="replace").splitlines())]
@@ -73,3 +80,42 @@ class ReplayBackend(Backend):
 def _count(value: object) -> int:
     """A recorded token count, or 0 when the recording has none worth trusting."""
     return value if isinstance(value, int) and value >= 0 else 0
+
+
+def recording(run_dir: str | Path) -> list[dict]:
+    """Every reply of a generate run as replay lines, in plan order, attempt by attempt.
+
+    Beyond the replay keys a line keeps `index` and `attempt` (the song's and the try's number in
+    the run) and the run's verdict on it (`status`, `reason`)."""
+    run = GenerateRun(run_dir)
+    texts = {(r["genre"], r["style"], r["index"], r["attempt"]): r["text"] for r in run.reply_records()}
+    lines = []
+    for song in run.records():
+        for attempt in song["attempts"]:
+            text = texts.get((song["genre"], song["style"], song["index"], attempt["attempt"]))
+            if text is None:  # a request error or a reply never asked for: nothing was written
+                continue
+            tokens = attempt.get("tokens") or {}
+            lines.append({
+                "genre": song["genre"], "style": song["style"], "mood": song["mood"], "index": song["index"],
+                "attempt": attempt["attempt"], "messages": song["messages"], **song["sampling"],
+                "finish_reason": attempt.get("finish_reason"), "model": attempt.get("model"),
+                "usage": {"prompt_tokens": tokens.get("prompt"), "completion_tokens": tokens.get("completion")},
+                "status": attempt["status"], "reason": attempt.get("reason"), "response": text,
+            })
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Record every reply of a generate run as a replay file.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("out", type=Path, help="a .jsonl file, or .jsonl.gz")
+    args = parser.parse_args()
+    lines = recording(args.run_dir)
+    data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+    args.out.write_bytes(gzip.compress(data, mtime=0) if args.out.suffix == ".gz" else data)
+    print(f"{len(lines)} replies from {args.run_dir} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,10 @@
-"""Song <-> MIDI file, keeping every note at its own start and duration.
+"""Song <-> MIDI file, keeping every note at its own start and duration (`render=polyphonic`).
 
 The paper's official writer pushes overlapping notes of a track later (a 3-note chord at tick 0
-comes out at ticks 0, 960 and 1920). Here every note keeps its start and duration: a song becomes
-a type-1 file with one track per role, named by the role so `read_midi` can invert it. symusic
-gives each pitched track its own channel (track index, skipping 9) and the drum track channel 10.
+comes out at ticks 0, 960 and 1920; `render=official`, llmusic/midi/official.py, does that). Here
+every note keeps its start and duration: a song becomes a type-1 file with one track per role,
+named by the role so `read_midi` can invert it. symusic gives each pitched track its own channel
+(track index, skipping 9) and the drum track channel 10.
 
 MIDI cannot tell apart two overlapping notes of the same pitch on one track (which note-off ends
 which note is up to the reader), so such notes go to extra "layer" tracks of the same role and
@@ -13,8 +14,10 @@ means note-off in MIDI and the note would vanish.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
+from typing import ClassVar, Protocol
 
 import numpy as np
 import symusic
@@ -147,6 +150,26 @@ def song_to_score(song: Song) -> symusic.Score:
 def write_midi(song: Song, path: str | Path) -> None:
     """Write the song as a type-1 MIDI file (see the module docstring for what is kept)."""
     song_to_score(song).dump_midi(str(path))
+
+
+class Renderer(Protocol):
+    """A song -> MIDI file writer, chosen by the `render` config group (conf/render/)."""
+
+    name: str
+    official: ClassVar[bool]  # whether it writes what the paper's official writer wrote
+
+    def write(self, song: Song, path: str | Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class PolyphonicRenderer:
+    """`render=polyphonic` (the default): `write_midi`, every note at its own start and duration."""
+
+    name: str = "polyphonic"
+    official: ClassVar[bool] = False
+
+    def write(self, song: Song, path: str | Path) -> None:
+        write_midi(song, path)
 
 
 def score_to_song(score: symusic.Score) -> Song:

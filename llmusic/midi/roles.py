@@ -12,6 +12,13 @@ The rule, in order (tracks without notes are ignored throughout):
 5. Melody, if step 2/3 found none: of the remaining pitched tracks, the mostly monophonic ones (at
    least MONOPHONIC_MIN_FRACTION of their notes start alone) and of those the highest by median pitch.
 6. Every other pitched track -> chords.
+
+Files of the official writer (`render=official`, llmusic/midi/official.py) put melody, chords and
+bass on channel 0, each in its own track; symusic keeps tracks apart, so the channel does not
+merge them. Ours name their tracks by role (step 2: exact). The official program's own files are
+unnamed: rhythm comes from the drum channel, bass from program 33, and since that writer plays
+every part one note at a time, step 5 takes the higher of the two piano tracks for the melody,
+which swaps melody and chords when the chords lie above the melody (tests/test_midi_official.py).
 """
 
 from __future__ import annotations

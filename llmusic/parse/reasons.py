@@ -16,6 +16,11 @@ FAILURE_KEYS: tuple[str, ...] = (
     "empty_track",
     "out_of_range",
     "parser_error",
+    # policy "official" (llmusic/parse/official.py): where the official code's reading fails a reply
+    "not_strict_json",
+    "malformed_event",
+    "not_an_integer",
+    "extra_track",
 )
 
 # Repairs that changed what the reply said, in the order the summary names them.
@@ -24,10 +29,12 @@ REPAIR_KEYS: tuple[str, ...] = (
     "syntax_error",
     "dropped_malformed",
     "rounded",
+    "int_converted",
     "clamped_pitch",
     "clamped_duration",
     "clamped_velocity",
     "clamped_start",
+    "clamped_drum_pitch",
     "time_signature",
     "clamped_program",
     "program",
@@ -40,10 +47,12 @@ _PHRASES = {
     "syntax_error": "skipped {n} syntax error(s)",
     "dropped_malformed": "dropped {n} malformed event(s)",
     "rounded": "rounded {n} non-integer value(s)",
+    "int_converted": "int() changed {n} value(s)",
     "clamped_pitch": "clamped {n} pitch",
     "clamped_duration": "clamped {n} duration",
     "clamped_velocity": "clamped {n} velocity",
     "clamped_start": "clamped {n} start",
+    "clamped_drum_pitch": "clamped {n} drum pitch",
     "time_signature": "defaulted time_signature",
     "clamped_program": "clamped {n} program(s)",
     "program": "defaulted {n} program(s)",

@@ -16,7 +16,6 @@ from llmusic.constraints import ConstraintSet
 from llmusic.parse.reasons import ReplyRejected, describe
 from llmusic.song import DURATION, PITCH, START, VELOCITY, Song
 
-POLICIES = ("clamp", "strict")
 TRACK_ALIASES = {"drums": "rhythm", "drum": "rhythm", "percussion": "rhythm", "chord": "chords"}
 FIELDS = ("pitch", "duration", "velocity", "start")  # names in failure details and repair keys
 FIELD_ALIASES = {
@@ -196,13 +195,12 @@ def _programs(value: object, constraints: ConstraintSet, strict: bool,
     return programs
 
 
-def build_song(obj: object, constraints: ConstraintSet, policy: str, repairs: dict[str, int]) -> Song:
+def build_song(obj: object, constraints: ConstraintSet, strict: bool, repairs: dict[str, int]) -> Song:
     """The Song a reply object describes; counts what it changed in `repairs`.
 
     Raises ReplyRejected when the object is not a song: not a dict, a required track missing,
-    not a list or left with no valid event, or (policy "strict") a value outside the set.
+    not a list or left with no valid event, or (`strict`: policy "strict") a value outside the set.
     """
-    strict = policy == "strict"
     if not isinstance(obj, dict):
         raise ReplyRejected("not_an_object", type(obj).__name__)
     found = find_song_object(obj, constraints)
