@@ -17,6 +17,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+import llmusic.config  # noqa: F401  registers the configs' resolvers (llmusic.melody_phrase_bars) before Hydra resolves
+
 # Lets configs ask "is this secret absent?" without the secret ever entering the config.
 OmegaConf.register_new_resolver("llmusic.env_unset", lambda name: not os.environ.get(name), replace=True)
 

@@ -197,3 +197,15 @@ def test_cli_multirun_over_folds_then_report(tmp_path, shared_data):
     out = tmp_path / "report.md"
     subprocess.run([sys.executable, "-m", "llmusic.report", str(sweep), "--out", str(out)], cwd=REPO_ROOT, check=True)
     assert out.read_text() == md
+
+
+def test_cli_resolves_the_melody_phrase_length_from_the_constraints(llm_run, tmp_path):
+    """The command line (not only the tests' compose) knows the configs' resolvers: the LLM melody
+    experiment's N bars come from its constraint set, the same for training and test."""
+    cmd = [sys.executable, "-m", "llmusic.train", "experiment=melody_completion_llm", f"llm_run={llm_run}",
+           f"hydra.run.dir={tmp_path}", "--cfg", "job", "--resolve"]
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    cfg = OmegaConf.create(done.stdout)
+    assert cfg.phrase_bars == 2  # constraints=paper: pieces of 4 bars, 2 of context and 2 to complete
+    assert cfg.data.train.source.phrase_bars == cfg.data.test.pairs.source.phrase_bars == 2
