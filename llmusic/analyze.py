@@ -35,6 +35,7 @@ from llmusic.analysis.manifest import (
 )
 from llmusic.analysis.stats import FEATURES, DatasetStats
 from llmusic.analysis.summary import write_summary
+from llmusic.config import user_errors_exit
 from llmusic.constraints import ConstraintSet
 from llmusic.midi.io import MidiSkip, load_score
 from llmusic.midi.pianoroll import song_pianoroll
@@ -221,7 +222,8 @@ def song_previews(chosen: list[dict], run: GenerateRun, dest: Path, constraints:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="analyze")
 def main(cfg: DictConfig) -> None:
-    analyze(cfg)
+    with user_errors_exit():
+        analyze(cfg)
 
 
 if __name__ == "__main__":

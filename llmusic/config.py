@@ -9,7 +9,10 @@ exactly as their `python -m llmusic.<name>` entry point composes them.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -17,6 +20,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from llmusic.constraints import melody_phrase_bars
+from llmusic.files import DamagedFile, read_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
@@ -25,10 +29,46 @@ CONF_DIR = REPO_ROOT / "conf"
 OmegaConf.register_new_resolver("llmusic.melody_phrase_bars", melody_phrase_bars, replace=True)
 
 
+class UserError(Exception):
+    """Something the user fixes (a config value, a folder another process holds): the message says
+    what and where; entry points print it as one line and exit with status 2, without a traceback."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config value that cannot work; the message names the key and the value."""
+
+
+@contextmanager
+def user_errors_exit() -> Iterator[None]:
+    """Around an entry point's work: a UserError (also one raised while Hydra built an object from
+    the config) is printed as `error: <message>` and ends the process with status 2."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is the user's to fix
+        cause: BaseException | None = error
+        where = ""  # the config key of the object Hydra was building, when it says
+        while cause is not None and not isinstance(cause, UserError):
+            where = where or "".join(re.findall(r"full_key: (\S+)", str(cause))[:1])
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        print(f"error: {cause}{f' (building {where})' if where else ''}", file=sys.stderr)
+        sys.exit(2)
+
+
 def resolve_path(path: str | os.PathLike) -> Path:
     """A relative path is taken from the repository root, so `../shared/data` works from any cwd."""
     path = Path(os.path.expanduser(str(path)))
     return (path if path.is_absolute() else REPO_ROOT / path).resolve()
+
+
+def existing_path(path: str | os.PathLike, key: str) -> Path:
+    """`path` resolved as `resolve_path` does; a ConfigError naming `key` and the path when it is missing."""
+    resolved = resolve_path(path)
+    if not resolved.exists():
+        shown = str(path) if str(path) == str(resolved) else f"{path} (resolved: {resolved})"
+        raise ConfigError(f"{key}={shown}: no such file or folder")
+    return resolved
 
 
 def compose_config(name: str, overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:
@@ -44,7 +84,11 @@ def finished_with(saved_config: Path, result: Path, cfg: DictConfig, ignore: Seq
     and that config is `cfg` up to the top-level `ignore` keys."""
     if not (saved_config.is_file() and result.is_file()) or result.stat().st_mtime_ns < saved_config.stat().st_mtime_ns:
         return False
-    old, new = OmegaConf.to_container(OmegaConf.load(saved_config)), OmegaConf.to_container(cfg, resolve=True)
+    try:
+        old = OmegaConf.to_container(read_yaml(saved_config))
+    except DamagedFile:
+        return False  # a config that does not read is a run to make again
+    new = OmegaConf.to_container(cfg, resolve=True)
     for key in ignore:
         old.pop(key, None)
         new.pop(key, None)

@@ -31,8 +31,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from llmusic.config import compose_config, finished_with, resolve_path
+from llmusic.config import compose_config, finished_with, resolve_path, user_errors_exit
 from llmusic.eval.paper_numbers import numbers_for
+from llmusic.files import DamagedFile, read_json, write_json_atomic
 from llmusic.generate import generate
 from llmusic.report import CELL_FILE, fmt_cell, write_sweep_report
 from llmusic.run_dir import GenerateRun
@@ -60,7 +61,8 @@ def generate_config(cfg: DictConfig) -> DictConfig:
     """conf/generate.yaml with the cell's generation groups (already composed, with their keys) and
     its parse policy."""
     gen = compose_config("generate", [f"n_per_combo={cfg.n_per_combo}", f"seed={cfg.seed}",
-                                      f"progress={cfg.progress}", *cfg.generate_overrides])
+                                      f"progress={cfg.progress}", *cfg.generate_overrides,
+                                      "wait_for_lock=true"])  # cells sharing a run or a cache take turns
     for key in GENERATION_KEYS:
         gen[key] = cfg[key]
     gen.out_dir = str(Path(gen.out_dir).resolve())  # the data sets resolve relative paths from the repo
@@ -84,7 +86,7 @@ def run_generation(cfg: DictConfig) -> dict:
     run = GenerateRun(gen.out_dir)
     start = time.perf_counter()
     with run.locked():  # parallel cells sharing the run make it once
-        reused = run.finished_with(gen, ignore=("progress",))
+        reused = run.finished_with(gen, ignore=("progress", "wait_for_lock"))
         summary = run.summary() if reused else generate(gen)
     keys = ("setting", "songs", "valid", "valid_rate", "requests", "attempts", "tokens", "cost_usd", "is_llm", "backend")
     return {"out_dir": str(run.dir), "reused": reused, "elapsed_s": round(time.perf_counter() - start, 2),
@@ -104,7 +106,7 @@ def run_student(cfg: DictConfig, name: str, spec: DictConfig, llm_run: Path, cel
         run = train_config(cfg, name, [f"experiment={spec.holdout}", *overrides], llm_run, out_dir)
     start = time.perf_counter()
     reused = finished_with(out_dir / "config.yaml", out_dir / "metrics.json", run)
-    metrics = json.loads((out_dir / "metrics.json").read_text()) if reused else train(run)
+    metrics = read_json(out_dir / "metrics.json", "delete it to train this student again") if reused else train(run)
     if not metrics:  # a DDP worker: rank 0 tests and reports
         return {}
     return {
@@ -180,12 +182,17 @@ def pipeline(cfg: DictConfig) -> dict:
     cell_path = cell_dir / CELL_FILE
     identity = cell_identity(cfg)
     if cell_path.exists():
-        done = json.loads(cell_path.read_text())
-        if done["config"] == identity:
+        try:
+            done = read_json(cell_path)
+        except DamagedFile as damaged:  # a cell.json that does not read is a cell that did not finish
+            done = None
+            print(f"warning: {damaged}; running the cell again")
+        if isinstance(done, dict) and done.get("config") == identity:
             print(f"{cell_path}: finished with this config, skipped")
             print_cell(done)
             return done
-        print(f"{cell_path}: finished with another config, running the cell again")
+        if done is not None:
+            print(f"{cell_path}: finished with another config, running the cell again")
     start = time.perf_counter()
     generation = run_generation(cfg)
     students = {name: run_student(cfg, name, spec, Path(generation["out_dir"]), cell_dir)
@@ -202,9 +209,7 @@ def pipeline(cfg: DictConfig) -> dict:
         "config": identity,
     }
     cell_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cell_path.with_name(f".{CELL_FILE}.tmp")
-    tmp.write_text(json.dumps(cell, indent=2))
-    os.replace(tmp, cell_path)  # cell.json exists only for a finished cell
+    write_json_atomic(cell_path, cell)  # cell.json exists, whole, only for a finished cell
     print_cell(cell)
     return cell
 
@@ -252,7 +257,8 @@ class SweepReport(Callback):
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="pipeline")
 def main(cfg: DictConfig) -> float | None:
-    cell = pipeline(cfg)
+    with user_errors_exit():
+        cell = pipeline(cfg)
     return objective_value(cell, cfg.objective) if cfg.objective and cell else None
 
 

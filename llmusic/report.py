@@ -2,19 +2,20 @@
 
     python -m llmusic.report runs/train [more run or multirun dirs ...] [--out report.md]
     python -m llmusic.report runs/pipeline/prompt_ablation [--out report.md] [--png chart.png]
+    python -m llmusic.report --leaderboard GENERATE_RUN [...] [--search runs] [--out leaderboard.md]
 
 A run is any directory holding the metrics.json and config.yaml that `llmusic.train` writes. Every
 row names the run dir that produced it; paper numbers come from llmusic.eval.paper_numbers.
 A pipeline cell is a directory holding the cell.json that `llmusic.pipeline` writes: cells get
 one table (a row per cell: valid rate, cost, each headline test metric with chance beside it)
-and a bar chart, above the tables of their student runs.
+and a bar chart, above the tables of their student runs. `--leaderboard`: the roots are generate
+runs, one row each with their probe and their students (`llmusic.leaderboard`).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import sys
@@ -25,6 +26,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from llmusic.eval.paper_numbers import PAPER_NUMBERS, numbers_for
+from llmusic.files import read_json, read_yaml
+from llmusic.leaderboard import write_leaderboard
 
 F1_KEYS = ("accuracy", "f1_micro", "f1_macro", "f1_weighted")
 CELL_FILE = "cell.json"  # what llmusic.pipeline writes for a finished cell
@@ -51,8 +54,8 @@ def collect_runs(*roots: str | Path) -> list[Run]:
     for root in roots:
         for path in sorted(Path(root).rglob("metrics.json")):
             config_path = path.parent / "config.yaml"
-            config = OmegaConf.to_container(OmegaConf.load(config_path)) if config_path.exists() else {}
-            runs.append(Run(path.parent, config, json.loads(path.read_text())))
+            config = OmegaConf.to_container(read_yaml(config_path)) if config_path.exists() else {}
+            runs.append(Run(path.parent, config, read_json(path, "delete it and train that run again")))
     return runs
 
 
@@ -69,7 +72,7 @@ def fmt_cell(value: float | str | None) -> str:
 
 def load_cells(root: str | os.PathLike) -> list[dict]:
     """Every finished cell under a sweep folder, in path order."""
-    return [json.loads(p.read_text()) for p in sorted(Path(root).rglob(CELL_FILE))]
+    return [read_json(p, "rerun its pipeline cell") for p in sorted(Path(root).rglob(CELL_FILE))]
 
 
 def cell_labels(cells: Sequence[dict]) -> list[str]:
@@ -200,15 +203,9 @@ def _completion_rows(runs: list[Run]) -> list[str]:
     for run in runs:
         paper = "; ".join(f"{p.value:g} ({p.row})" for p in numbers_for(run.experiment)) or "-"
         for method, r in run.metrics["test"].items():
-            kind = r.get("kind", "model")
-            versus = r.get("versus")
-            if kind == "baseline":
-                verdict = "non-learned baseline"
-            elif versus:
-                verdict = (f"{versus['verdict']} (best baseline {versus['best_baseline']}: "
-                           f"{versus['best_baseline_map']:.3f})")
-            else:
-                verdict = "-"
+            kind, versus = r.get("kind", "model"), r.get("versus")
+            verdict = ("non-learned baseline" if kind == "baseline" else "-" if not versus else
+                       f"{versus['verdict']} (best baseline {versus['best_baseline']}: {versus['best_baseline_map']:.3f})")
             name = method if kind == "model" else f"*{method}*"
             cells = " | ".join(_with_interval(r[m]) for m in COMPLETION_METRICS)
             rows.append(f"| {run.experiment} | `{run.dir}` | {_test_set(run)} | {name} | {r['n_queries']} x "
@@ -273,7 +270,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="write the markdown here (default: print it)")
     parser.add_argument("--png", type=Path, help="the pipeline cells' bar chart (default: the --out path "
                         "with .png, else sweep_report.png in the first root)")
+    parser.add_argument("--leaderboard", action="store_true", help="the roots are generate runs: one row each "
+                        "(llmusic.leaderboard), with the probes and train runs found under --search")
+    parser.add_argument("--search", nargs="*", type=Path, default=[Path("runs")],
+                        help="--leaderboard: where train runs and probes of the runs are (default: runs)")
     args = parser.parse_args(argv)
+    if args.leaderboard:
+        write_leaderboard(args.roots, collect_runs(*args.search), args.search, args.out)
+        return
     runs = collect_runs(*args.roots)
     cells = [cell for root in args.roots for cell in load_cells(root)]
     if not runs and not cells:

@@ -14,7 +14,13 @@ and the pipeline read it through a `GenerateRun` (records, usable songs, the sav
 constraint set and taxonomy, the summary). A rerun writes its files beside the old ones (in
 `.rerun/`) and moves them into place only once it is done, so a run killed at any moment leaves
 either the old complete run or the new one: a move that a kill interrupted is finished by the next
-`GenerateRun` opened on the folder, before anything is read.
+`GenerateRun` opened on the folder, before anything is read (moves happen under the `.swap.lock`
+file lock, so two openers never interleave them).
+
+One process at a time writes a folder: `rerun()` holds the exclusive lock `<out_dir>/.lock`
+(llmusic.lock) from before the first request to the last move, so a second `generate` on the same
+folder stops at once with a message naming the holder (`wait=False`), and parallel pipeline cells
+sharing a run wait for it and then reuse it (`locked()`, `wait=True`).
 """
 
 from __future__ import annotations
@@ -35,12 +41,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from llmusic.config import finished_with
 from llmusic.constraints import ConstraintSet
+from llmusic.files import json_line, read_json, read_yaml, write_json_atomic, write_text_atomic
+from llmusic.lock import exclusive
 
 CONFIG, MANIFEST, REPLIES, MIDI, SUMMARY = "config.yaml", "manifest.jsonl", "replies.jsonl", "midi", "summary.json"
 ARTEFACTS = (CONFIG, MIDI, REPLIES, MANIFEST, SUMMARY)  # what a rerun replaces, in the order it moves them
 STAGING = ".rerun"  # a rerun's new files, until they are moved into place
-COMMITTED = "COMMITTED"  # in STAGING: the new run is complete and is being moved into place
-LOCK = ".lock"
+COMMITTED = "COMMITTED"  # in STAGING: the new run is complete (its artefacts listed) and is being moved into place
+LOCK = ".lock"  # held by the one process writing the run
+SWAP_LOCK = ".swap.lock"  # held while a finished rerun's files are moved into place
 
 VALID_STATUSES = ("ok", "repaired")  # parse outcomes that give a song (repaired: values were clamped or cut)
 
@@ -79,6 +88,23 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "_"
 
 
+def _json_records(path: Path) -> Iterator[dict]:
+    """The JSON objects of a JSON-lines file; a line that is not one is skipped with a warning."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError) as err:
+                print(f"warning: {path}:{lineno} is not JSON ({type(err).__name__}); skipped")
+                continue
+            if isinstance(record, dict):
+                yield record
+            else:
+                print(f"warning: {path}:{lineno} is not a record (a JSON object); skipped")
+
+
 class GenerateRun:
     """The files of one generate run's `out_dir` (see the module docstring for the layout)."""
 
@@ -100,14 +126,7 @@ class GenerateRun:
         path = self.dir / MANIFEST
         if not path.is_file():
             raise FileNotFoundError(f"no {MANIFEST} in {self.dir}: is it a generate run's out_dir?")
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as err:
-                    print(f"warning: {path}:{lineno} is not JSON ({err.msg}); skipped")
+        return _json_records(path)
 
     def usable(self, include_repaired: bool = True) -> tuple[list[dict], Counter]:
         """The records of songs with a MIDI file and a valid status, and the others counted by status."""
@@ -131,7 +150,7 @@ class GenerateRun:
     def config(self) -> DictConfig:
         """The config the run saved when it was made (empty when it saved none)."""
         path = self.dir / CONFIG
-        return OmegaConf.load(path) if path.is_file() else OmegaConf.create({})
+        return read_yaml(path, "rerun the generate command") if path.is_file() else OmegaConf.create({})
 
     @property
     def constraints(self) -> ConstraintSet:
@@ -154,14 +173,13 @@ class GenerateRun:
         return sorted({str(r[label]) for r in self.records() if r.get(label) is not None})
 
     def summary(self) -> dict:
-        return json.loads((self.dir / SUMMARY).read_text())
+        return read_json(self.dir / SUMMARY, "rerun the generate command (paid replies come from the cache)")
 
     @property
     def setting(self) -> dict | None:
         """What made the run (summary.json's `setting`, see `describe_setting`); None when its
         summary records none (a run made before runs recorded it, or none written yet)."""
-        path = self.dir / SUMMARY
-        return json.loads(path.read_text()).get("setting") if path.is_file() else None
+        return self.summary().get("setting") if (self.dir / SUMMARY).is_file() else None
 
     def finished_with(self, cfg: DictConfig, ignore: Sequence[str] = ()) -> bool:
         """Whether the run in this folder was made with `cfg` (up to the `ignore` keys) and finished."""
@@ -181,66 +199,67 @@ class GenerateRun:
                 f"time_span_ticks and ticks_per_quarter follow) so train and test windows span what the songs span")
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Holds an exclusive lock on the folder: parallel pipeline cells sharing a run make it once."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / LOCK, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def locked(self, wait: bool = True) -> Iterator[None]:
+        """Holds the folder's exclusive lock (see the module docstring); `wait=False`: llmusic.lock.Busy
+        at once, naming the holder, when another process has it."""
+        with exclusive(self.dir / LOCK, f"the generate run {self.dir}", wait):
+            yield
 
     # --- writing ---------------------------------------------------------------------------------
 
     @contextmanager
-    def rerun(self) -> Iterator[GenerateRun]:
+    def rerun(self, wait: bool = False) -> Iterator[GenerateRun]:
         """A GenerateRun to write the new run into, beside this one; its files replace this run's
-        when the block ends without an error, and are dropped (the old run kept) when it does not."""
-        # Issue 12 adds the exclusive lock on this folder (and on the reply cache) here, held until
-        # the new files are in place.
-        staging = self.dir / STAGING
-        shutil.rmtree(staging, ignore_errors=True)  # an earlier rerun that never finished: never the run
-        staging.mkdir(parents=True)
-        try:
-            yield GenerateRun(staging)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        (staging / COMMITTED).touch()
-        self._finish_commit()
+        when the block ends without an error, and are dropped (the old run kept) when it does not.
+        The folder's lock is held throughout (`wait`: as in `locked`)."""
+        with self.locked(wait):
+            self._finish_commit()  # a rerun killed while moving files in: finished before it is replaced
+            staging = self.dir / STAGING
+            shutil.rmtree(staging, ignore_errors=True)  # an earlier rerun that never finished: never the run
+            staging.mkdir(parents=True)
+            try:
+                yield GenerateRun(staging)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            written = [name for name in ARTEFACTS if (staging / name).exists()]
+            write_text_atomic(staging / COMMITTED, json.dumps(written))
+            self._finish_commit()
 
     def _finish_commit(self) -> None:
-        """Moves a finished rerun's files into place (again after a kill: every step can be redone)."""
-        staging = self.dir / STAGING
-        if not (staging / COMMITTED).exists():
+        """Moves a finished rerun's files into place (again after a kill: every step can be redone).
+        An artefact the new run did not write (no song gave MIDI) retires the old one all the same."""
+        if not (self.dir / STAGING / COMMITTED).exists():
             return
-        retired = staging / "retired"  # the old files, deleted once every new one is in place
-        retired.mkdir(exist_ok=True)
-        for name in ARTEFACTS:
-            if not (staging / name).exists():
-                continue  # moved before a kill, or not written
-            try:
-                if (self.dir / name).exists():
-                    os.replace(self.dir / name, retired / name)
-                os.replace(staging / name, self.dir / name)
-            except FileNotFoundError:
-                continue  # another process opening the folder finished this step (issue 12 adds the lock)
-        shutil.rmtree(staging, ignore_errors=True)
+        with open(self.dir / SWAP_LOCK, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # moves take milliseconds: a second opener waits them out
+            staging = self.dir / STAGING
+            if not (staging / COMMITTED).exists():
+                return  # the opener that held the lock finished the moves
+            written = set(json.loads((staging / COMMITTED).read_text()))
+            retired = staging / "retired"  # the old files, deleted once every new one is in place
+            retired.mkdir(exist_ok=True)
+            for name in ARTEFACTS:
+                if (staging / name).exists() or name not in written:
+                    if (self.dir / name).exists():
+                        os.replace(self.dir / name, retired / name)
+                    if (staging / name).exists():
+                        os.replace(staging / name, self.dir / name)
+            shutil.rmtree(staging, ignore_errors=True)
 
     def save_config(self, cfg: DictConfig) -> None:
         OmegaConf.save(cfg, self.dir / CONFIG, resolve=True)
 
     @contextmanager
     def replies(self) -> Iterator[Callable[[dict], None]]:
-        """A function that appends one raw reply record to replies.jsonl."""
+        """A function that appends one raw reply record to replies.jsonl (any text, losslessly)."""
         with open(self.dir / REPLIES, "w", encoding="utf-8") as f:
-            yield lambda record: f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            yield lambda record: f.write(json_line(record))
 
     def reply_records(self) -> Iterator[dict]:
-        """The raw reply records of replies.jsonl, in the order they were written."""
-        with open(self.dir / REPLIES, encoding="utf-8") as f:
-            yield from (json.loads(line) for line in f if line.strip())
+        """The raw reply records of replies.jsonl, in the order they were written (a damaged line
+        skipped with a warning, as in `records`)."""
+        return _json_records(self.dir / REPLIES)
 
     def midi_file(self, genre: str | None, style: str | None, index: int) -> tuple[str, Path]:
         """Where a song's MIDI file goes: its manifest path (relative to the run) and its full path."""
@@ -252,7 +271,7 @@ class GenerateRun:
     def write_manifest(self, records: Iterable[dict]) -> None:
         with open(self.dir / MANIFEST, "w", encoding="utf-8") as f:
             for record in records:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                f.write(json_line(record))
 
     def write_summary(self, summary: dict) -> None:
-        (self.dir / SUMMARY).write_text(json.dumps(summary, indent=2))
+        write_json_atomic(self.dir / SUMMARY, summary)

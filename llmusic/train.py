@@ -7,7 +7,6 @@ best checkpoint. See conf/train.yaml for the config groups and experiments/READM
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -17,7 +16,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-import llmusic.config  # noqa: F401  registers the configs' resolvers (llmusic.melody_phrase_bars) before Hydra resolves
+# Importing llmusic.config also registers the configs' resolvers (llmusic.melody_phrase_bars) before Hydra resolves.
+from llmusic.config import user_errors_exit
+from llmusic.files import write_json_atomic
+from llmusic.secret_guard import check_no_secrets
 
 # Lets configs ask "is this secret absent?" without the secret ever entering the config.
 OmegaConf.register_new_resolver("llmusic.env_unset", lambda name: not os.environ.get(name), replace=True)
@@ -26,6 +28,7 @@ OmegaConf.register_new_resolver("llmusic.env_unset", lambda name: not os.environ
 def train(cfg: DictConfig) -> dict:
     """Fit on cfg.data.train (validation carved by song), test the best checkpoint on
     cfg.data.test; write config.yaml, metrics.json and artefacts to cfg.paths.output_dir."""
+    check_no_secrets(cfg)  # a run composed without the command line (a pipeline cell's) has no Hydra callback
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
@@ -57,13 +60,14 @@ def train(cfg: DictConfig) -> dict:
         "test": module.test_results,
         "artifacts": [p.name for p in module.save_artifacts(out_dir)],
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json_atomic(out_dir / "metrics.json", metrics)  # whole or absent: the pipeline reuses it when present
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    train(cfg)
+    with user_errors_exit():
+        train(cfg)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ per request (n counts requests from 0):
     "tuples"     200 with the song in the prompt's own Python-tuple form (not JSON: what the official
                  code's strict json.loads refuses and the lenient reader reads)
     "401"        the key is refused (no retry can help)
+    "surrogate"  200 with a valid song followed by a lone UTF-16 surrogate (JSON `\\ud800`), which
+                 no UTF-8 encoder takes as it is
 
 A batch is seen unfinished by its first `batch_polls` retrieves (`validating`, then `in_progress`)
 and ends at the next one as `batch_outcome` ("completed", "expired" or "failed"). Its output file
@@ -45,8 +47,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ("429", "500", "drop", "slow", "length", "malformed", "tuples", "401")
-REPLY_FAULTS = ("length", "malformed", "tuples")  # answered with 200 and a (faulty) reply
+FAULTS = ("429", "500", "drop", "slow", "length", "malformed", "tuples", "401", "surrogate")
+REPLY_FAULTS = ("length", "malformed", "tuples", "surrogate")  # answered with 200 and a (faulty) reply
 MALFORMED_TEXT = (
     "Sure! Here is a cheerful jazz tune for you: the melody opens on middle C, climbs a fifth, "
     "and the bass walks down while the drums keep a steady swing."
@@ -188,6 +190,9 @@ class FakeOpenAI:
             completion_tokens = _tokens(content)
         elif fault == "tuples":
             content, finish = repr({k: [tuple(e) for e in v] for k, v in json.loads(song).items()}), "stop"
+            completion_tokens = _tokens(content)
+        elif fault == "surrogate":
+            content, finish = song + " \ud800", "stop"
             completion_tokens = _tokens(content)
         else:
             content, finish = song, "stop"

@@ -11,7 +11,7 @@ import pytest
 from llmusic.config import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "llmusic"
-CORE = {"config", "song", "constraints", "run_dir"}  # importable by everything; imports only itself
+CORE = {"config", "files", "lock", "secret_guard", "song", "constraints", "run_dir"}  # importable by everything; imports only itself
 GENERATION = {"prompts", "llm", "parse", "midi"}
 # What each part may import besides itself and the core (docs/architecture.md says why).
 ALLOWED: dict[str, set[str]] = {
@@ -26,9 +26,11 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"midi", "eval"},
     "models": {"midi", "eval"},
     "train": {"midi", "data", "models", "eval"},
-    "report": {"eval"},
+    "report": {"eval", "leaderboard"},
+    "leaderboard": {"probe"},  # reads the probes' results (their file name) and generate runs
     "analysis": {"midi", "parse"},
     "analyze": {"midi", "parse", "analysis"},
+    "probe": {"midi", "data", "eval"},
     "pipeline": GENERATION | {"engine", "generate", "data", "models", "eval", "train", "report", "analysis"},
 }
 

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from llmusic.config import compose_config
+from llmusic.config import ConfigError, compose_config
 from llmusic.llm.base import Completion, SongRequest
 from llmusic.llm.local_hf import TransformersBackend
 from tests.helpers import constraint_set
@@ -155,7 +155,7 @@ def test_identity_names_the_model_and_hashes_what_shapes_a_reply(model_dir, tmp_
     changed = [backend_from_config(model_dir, o).identity()["config_hash"]
                for o in ("llm.seed=7", "llm.do_sample=false", "llm.dtype=bfloat16")]
     assert len({base["config_hash"], *changed}) == 4
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(ConfigError, match="llm.model_path=.*config.json"):
         backend_from_config(tmp_path / "nowhere").identity()
 
 

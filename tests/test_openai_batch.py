@@ -181,6 +181,18 @@ def test_an_interrupted_run_resumes_the_same_batch(make_backend, requests, tmp_p
         assert len(server.calls("POST", "/v1/batches")) == 2
 
 
+@pytest.mark.parametrize("damage", [b'{"key": "cut sh', b"\xff\xfe not text", b"[1, 2]", b'{"requests": {}}'])
+def test_a_damaged_state_file_is_named_and_skipped(make_backend, requests, tmp_path, caplog, damage):
+    """A state file cut short, not UTF-8, or not a batch's state (valid JSON of another shape)."""
+    (tmp_path / "batch_state").mkdir()
+    (tmp_path / "batch_state" / "damaged.json").write_bytes(damage)
+    with FakeOpenAI(batch_polls=1) as server, caplog.at_level("WARNING"):
+        backend = make_backend(server)
+        results = collect(backend, requests[:2])
+    assert [c.text for _, c in results] == [expected_text(backend, r) for r in requests[:2]]
+    assert f"state file {tmp_path / 'batch_state' / 'damaged.json'}" in caplog.text
+
+
 def test_service_failure_while_polling_yields_errors_and_keeps_the_batch(make_backend, requests, tmp_path):
     with FakeOpenAI(batch_polls=10_000) as server:
         backend = make_backend(server)

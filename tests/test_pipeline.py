@@ -102,6 +102,20 @@ def test_rerun_of_a_finished_cell_does_no_work(cell, in_workdir, monkeypatch):
     assert path.stat().st_mtime_ns == stamp
 
 
+def test_a_cell_json_cut_short_is_a_cell_to_finish_again_from_its_sub_runs(cell, in_workdir, monkeypatch, capsys):
+    """A cell.json cut short used to raise a JSONDecodeError that named no file."""
+    record, cfg = cell
+    path = in_workdir / "cell" / "cell.json"
+    path.write_text(path.read_text()[:100])
+    monkeypatch.setattr(pl, "generate", lambda _cfg: pytest.fail("the generate run was finished"))
+    monkeypatch.setattr(pl, "train", lambda _cfg: pytest.fail("the students were finished"))
+    again = pl.pipeline(cfg)
+    assert f"warning: {path} is damaged or cut short (JSONDecodeError" in capsys.readouterr().out
+    assert again["generate"]["reused"] and all(s["reused"] for s in again["students"].values())
+    assert {k: s["test"] for k, s in again["students"].items()} == {k: s["test"] for k, s in record["students"].items()}
+    assert json.loads(path.read_text()) == again
+
+
 def test_changed_student_reruns_only_that_student(cell, in_workdir, monkeypatch):
     """A changed config reruns the cell, but finished sub-runs with unchanged configs are reused."""
     trained, real_train = [], pl.train

@@ -80,9 +80,10 @@ def test_a_kill_at_any_step_of_the_swap_leaves_the_new_run_once_reopened(old_run
     done, replace = [], run_dir.os.replace
 
     def dying_replace(src, dst):
-        if len(done) == moves:
-            raise Killed
-        done.append(dst)
+        if Path(dst).parent in (old_run, old_run / STAGING / "retired"):  # a move of the swap, not a file's own write
+            if len(done) == moves:
+                raise Killed
+            done.append(dst)
         replace(src, dst)
 
     monkeypatch.setattr(run_dir.os, "replace", dying_replace)
@@ -109,3 +110,13 @@ def test_usable_songs_and_valid_rates_share_one_definition_of_valid(tmp_path):
     assert len(usable) == 3 and excluded == {"failed": 1}
     assert len(run.usable(include_repaired=False)[0]) == 2
     assert rates_by(records, "genre") == {"Pop": {"songs": 4, "valid": 3, "valid_rate": 0.75}}
+
+
+def test_an_artefact_the_new_run_lacks_retires_the_old_one(old_run):
+    """A rerun in which no song gave MIDI leaves no old MIDI file beside its manifest."""
+    with GenerateRun(old_run).rerun() as run:
+        run.save_config(OmegaConf.create({"constraints": OmegaConf.load(CONF_DIR / "constraints" / "paper.yaml")}))
+        run.write_manifest([{"genre": "Pop", "style": "Ballad", "index": 0, "status": "failed", "midi": None}])
+        run.write_summary({"songs": 1})
+    assert not (old_run / "midi").exists() and not (old_run / "replies.jsonl").exists()
+    assert [r["status"] for r in GenerateRun(old_run).records()] == ["failed"]

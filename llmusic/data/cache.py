@@ -4,12 +4,17 @@ Building piano-roll windows from hundreds of MIDI files takes seconds to minutes
 back takes well under a second. The key is a hash of everything the arrays depend on: the input
 files (path, size, mtime), the build parameters and `CODE_VERSION`, bumped whenever the way
 arrays are built changes so stale caches are never read.
+
+Each file carries a sha256 of its arrays (names, dtypes, shapes and bytes). A file that does not
+load (cut short, a damaged zip) or whose arrays no longer match their checksum is reported with its
+path (a warning of this module's logger, and `ArrayCache.dropped`), deleted and built again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,8 +23,20 @@ import numpy as np
 
 from llmusic.config import REPO_ROOT
 
-CODE_VERSION = 1
+log = logging.getLogger(__name__)
+
+CODE_VERSION = 2  # 2: checksums; rolls bit-packed as made, per-file skip details
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "llmusic"
+CHECKSUM = "__sha256__"  # the array holding the checksum of the others
+
+
+def checksum(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}\t{array.dtype.str}\t{array.shape}\n".encode())
+        h.update(array.data if array.size else b"")
+    return h.hexdigest()
 
 
 def fingerprint(files: Iterable[str | os.PathLike], params: dict) -> str:
@@ -38,6 +55,7 @@ class ArrayCache:
 
     def __init__(self, cache_dir: str | os.PathLike | None = None) -> None:
         self.dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+        self.dropped: list[str] = []  # damaged files found, deleted and rebuilt: "<path>: <why>"
 
     def path(self, kind: str, key: str) -> Path:
         return self.dir / f"{kind}-{key}.npz"
@@ -46,14 +64,25 @@ class ArrayCache:
         path = self.path(kind, key)
         if not path.exists():
             return None
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+            stored = str(arrays.pop(CHECKSUM, ""))
+            why = None if stored == checksum(arrays) else "its arrays do not match their checksum"
+        except Exception as err:  # noqa: BLE001 - BadZipFile, EOFError, zlib.error, ValueError, OSError...
+            why = f"it does not load: {type(err).__name__}: {err}"
+        if why is None:
+            return arrays
+        log.warning("cache file %s is damaged (%s): deleted, built again", path, why)
+        self.dropped.append(f"{path}: {why}")
+        path.unlink(missing_ok=True)
+        return None
 
     def save(self, kind: str, key: str, arrays: dict[str, np.ndarray]) -> Path:
         """Write atomically: a reader never sees half a file, even with parallel builds."""
         path = self.path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez_compressed(tmp, **arrays)  # rolls are sparse: ~10x smaller
+        np.savez_compressed(tmp, **arrays, **{CHECKSUM: np.asarray(checksum(arrays))})  # rolls are sparse: ~10x smaller
         os.replace(tmp, path)
         return path

@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
+from llmusic.config import user_errors_exit  # noqa: E402
+from llmusic.files import write_json_atomic  # noqa: E402
 from llmusic.data.melody import MelodyPairs  # noqa: E402
 from llmusic.data.rolls import RollDataset  # noqa: E402
 from llmusic.midi.phrase import PAD, REST, decode_phrase  # noqa: E402
@@ -114,7 +116,7 @@ def describe(cfg: DictConfig) -> dict:
             writer.writerows(pairs.song_keys())
         summary["keys_csv"] = str(out_dir / "keys.csv")
     summary["examples_png"] = str(png)
-    (out_dir / "describe.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(out_dir / "describe.json", summary)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
     print(json.dumps(summary, indent=2))
     return summary
@@ -122,7 +124,8 @@ def describe(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="describe")
 def main(cfg: DictConfig) -> None:
-    describe(cfg)
+    with user_errors_exit():
+        describe(cfg)
 
 
 if __name__ == "__main__":

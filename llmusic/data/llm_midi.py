@@ -74,7 +74,7 @@ class LlmMidiDataset(RollDataset):
         roll = song_pianoroll(song, self.time_span_ticks * song.ticks_per_quarter // self.ticks_per_quarter, self.steps)
         if not roll[PITCHED].any():
             raise MidiSkip("no_notes")
-        return roll[None], np.zeros(1, dtype=np.int64)
+        return np.packbits(roll[None] > 0, axis=-1), np.zeros(1, dtype=np.int64)  # bit-packed, as the base class
 
     def roll_params(self) -> dict:
         return {**super().roll_params(), "from_song": self.from_song}

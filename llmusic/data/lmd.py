@@ -12,7 +12,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from llmusic.config import resolve_path
+from llmusic.config import existing_path, resolve_path
 from llmusic.data.label_map import LabelMap
 from llmusic.data.labels import CLASS_ORDERS, load_label_map
 from llmusic.data.rolls import RollDataset
@@ -44,7 +44,7 @@ class LakhMidiDataset(RollDataset):
         super().__init__(**kwargs)
         if taxonomy not in CLASS_ORDERS:
             raise ValueError(f"unknown taxonomy {taxonomy!r}, known: {sorted(CLASS_ORDERS)}")
-        self.root, self.labels_path, self.taxonomy = resolve_path(root), resolve_path(labels), taxonomy
+        self.root, self.labels_path, self.taxonomy = existing_path(root, "root"), existing_path(labels, "labels"), taxonomy
         classes = list(CLASS_ORDERS[taxonomy])
         if label_map is not None and label_map.scored_classes is not None:
             if label_map.target != taxonomy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from llmusic.config import resolve_path
+from llmusic.config import existing_path
 from llmusic.data.label_map import LabelMap
 from llmusic.data.lmd import MIDI_SUFFIXES
 from llmusic.data.rolls import RollDataset
@@ -20,7 +20,7 @@ class MidiFolderDataset(RollDataset):
 
     def __init__(self, root: str | os.PathLike, label_map: LabelMap | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.root = resolve_path(root)
+        self.root = existing_path(root, "root")
         folders = sorted(p for p in self.root.iterdir() if p.is_dir())
         if not folders:
             raise FileNotFoundError(f"no label folders under {self.root}")

@@ -19,6 +19,7 @@ Sources (`songs()` gives a `SongPhrases` per song, in a fixed order, and counts 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from llmusic.run_dir import GenerateRun
 from llmusic.song import DURATION, PITCH, START
 
 TOKEN_DTYPE = np.uint8  # the 131 phrase tokens fit a byte: a Lakh query set is 8x smaller than int64
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,15 +54,20 @@ class SongPhrases:
 
 
 def read_sources(items, read, desc: str, skipped: Counter) -> list[SongPhrases]:
-    """`read(item)` for every item; a MidiSkip is counted in `skipped` by its reason, never fatal, and
-    so is a song without a pair (`no_pairs`). Each song keeps its item's index, so a skipped file
-    moves no other song across the split."""
+    """`read(item)` for every item; a MidiSkip is counted in `skipped` by its reason, any other
+    exception as "roll_error", each named in the log: never fatal, and so is a song without a pair
+    (`no_pairs`). Each song keeps its item's index, so a skipped file moves no other song across the split."""
     out = []
     for index, item in enumerate(tqdm(items, desc=desc, leave=False)):
         try:
             song = read(item)
         except MidiSkip as skip:
             skipped[skip.reason] += 1
+            log.info("skipped %s: %s", item, skip)
+            continue
+        except Exception as error:  # noqa: BLE001 - one file never ends a build
+            skipped["roll_error"] += 1
+            log.warning("skipped %s: roll_error: %s: %s", item, type(error).__name__, error)
             continue
         if not len(song.pairs):
             skipped["no_pairs"] += 1

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from llmusic.data.cache import ArrayCache, fingerprint
 from llmusic.midi import MidiSkip, load_score, midi_windows
+from llmusic.midi.io import MAX_NOTES_PER_FILE
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +47,40 @@ def stratified_folds(strata: Sequence[str], n_folds: int, seed: int) -> np.ndarr
     return folds
 
 
+class PackedWindows:
+    """Bit-packed windows appended file by file into one buffer grown in place (`ndarray.resize`:
+    realloc, which moves large blocks by remapping pages), so a build holds its windows once, not
+    once in a list and once more while the list is joined."""
+
+    def __init__(self, width: int) -> None:
+        self.array = np.empty((1024, 4, 128, width), np.uint8)  # untouched pages take no memory
+        self.n = 0
+
+    def add(self, rows: np.ndarray) -> None:
+        end = self.n + len(rows)
+        if end > len(self.array):
+            self.array.resize((max(end, 2 * len(self.array)), *self.array.shape[1:]), refcheck=False)
+        self.array[self.n:end] = rows
+        self.n = end
+
+    def done(self) -> np.ndarray:
+        self.array.resize((self.n, *self.array.shape[1:]), refcheck=False)
+        return self.array
+
+
 class RollDataset(Dataset):
     """Piano-roll windows of labelled songs. Subclasses call `_build` from their constructor.
 
     Public attributes: `classes`, `multilabel`, `song_ids` (W,) int64, `song_names`, `song_labels`
     ((S,) int64 or (S, C) float32), `starts` (W,) window start ticks, `skipped` (reason -> files),
-    `cache_path`, and the framing: `time_span_ticks` at `ticks_per_quarter` (a constraint set's span).
+    `skipped_files` (each file that did not read or roll: file, reason, detail), `cache_path`, and the
+    framing: `time_span_ticks` at `ticks_per_quarter` (a constraint set's span).
     """
 
     def __init__(self, *, time_span_ticks: int, ticks_per_quarter: int, split: str = "all", fold: int = 0,
                  n_folds: int = 5, seed: int = 0, multilabel: bool = False, steps: int = 128,
                  hop_quarters: float | None = None, max_windows_per_song: int | None = None,
+                 max_notes_per_file: int | None = MAX_NOTES_PER_FILE, max_windows_per_file: int | None = 2000,
                  cache_dir: str | os.PathLike | None = None) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -69,20 +93,24 @@ class RollDataset(Dataset):
         self.time_span_ticks, self.ticks_per_quarter = time_span_ticks, ticks_per_quarter  # 7680 at 480: 4 bars
         self.steps, self.hop_quarters = steps, hop_quarters
         self.max_windows_per_song = max_windows_per_song
+        self.max_notes_per_file, self.max_windows_per_file = max_notes_per_file, max_windows_per_file
         self.cache = ArrayCache(cache_dir)
         self.skipped: dict[str, int] = {}
+        self.skipped_files: list[dict[str, str]] = []
 
     # --- what subclasses may override -------------------------------------------------------------
 
     def song_windows(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
-        """(W, 4, 128, steps) binary rolls of one file and (W,) start ticks; MidiSkip if unusable."""
-        return midi_windows(load_score(path), self.time_span_ticks, self.ticks_per_quarter, self.steps,
-                            self.hop_quarters)
+        """(W, 4, 128, steps // 8) bit-packed binary rolls of one file and (W,) start ticks; MidiSkip
+        if unusable."""
+        return midi_windows(load_score(path, self.max_notes_per_file), self.time_span_ticks, self.ticks_per_quarter,
+                            self.steps, self.hop_quarters, max_windows=self.max_windows_per_file, packed=True)
 
     def roll_params(self) -> dict:
         """Everything besides the files that the cached rolls depend on."""
         return {"roller": type(self).song_windows.__qualname__, "time_span_ticks": self.time_span_ticks,
-                "ticks_per_quarter": self.ticks_per_quarter, "steps": self.steps, "hop_quarters": self.hop_quarters}
+                "ticks_per_quarter": self.ticks_per_quarter, "steps": self.steps, "hop_quarters": self.hop_quarters,
+                "max_notes_per_file": self.max_notes_per_file, "max_windows_per_file": self.max_windows_per_file}
 
     # --- building -------------------------------------------------------------------------------
 
@@ -94,24 +122,29 @@ class RollDataset(Dataset):
         self.cache_hit = cached is not None
         if cached is not None:
             return cached
-        packed, owner, start, reasons = [], [], [], []
+        packed, owner, start, reasons, details = PackedWindows(self.steps // 8), [], [], [], []
         for i, path in enumerate(tqdm(paths, desc=f"rolling {desc}", leave=False)):
             try:
                 rolls, starts = self.song_windows(path)
             except MidiSkip as skip:
-                reasons.append(skip.reason)
-                log.debug("skipped %s: %s", path, skip)
-                continue
-            reasons.append("")
-            packed.append(np.packbits(rolls.astype(bool), axis=-1))
-            owner.append(np.full(len(rolls), i, dtype=np.int64))
-            start.append(np.asarray(starts, dtype=np.int64))
-        width = self.steps // 8
+                reason, detail = skip.reason, skip.detail
+                log.info("skipped %s: %s", path, skip)
+            except Exception as error:  # noqa: BLE001 - one file never ends a build
+                reason, detail = "roll_error", f"{type(error).__name__}: {error}"[:500]
+                log.warning("skipped %s: %s: %s", path, reason, detail)
+            else:
+                reason = detail = ""
+                packed.add(rolls)
+                owner.append(np.full(len(rolls), i, dtype=np.int64))
+                start.append(np.asarray(starts, dtype=np.int64))
+            reasons.append(reason)
+            details.append(detail)
         arrays = {
-            "packed": np.concatenate(packed) if packed else np.zeros((0, 4, 128, width), np.uint8),
+            "packed": packed.done(),
             "owner": np.concatenate(owner) if owner else np.zeros(0, np.int64),
             "start": np.concatenate(start) if start else np.zeros(0, np.int64),
             "reason": np.asarray(reasons, dtype=str),
+            "detail": np.asarray(details, dtype=str),
             "paths": np.asarray([os.fspath(p) for p in paths], dtype=str),
         }
         self.cache.save("rolls", key, arrays)
@@ -130,6 +163,7 @@ class RollDataset(Dataset):
         index = {c: k for k, c in enumerate(self.classes)}
         arrays = self._roll_all(paths, desc)
         skipped = Counter(skipped)
+        self.skipped_files = []
         songs = []  # rows of `paths` that make it in
         for i, (song_labels, reason) in enumerate(zip(labels, arrays["reason"].tolist())):
             distinct = set(song_labels)
@@ -141,6 +175,7 @@ class RollDataset(Dataset):
                 skipped["multiple_labels"] += 1
             elif reason:
                 skipped[reason] += 1
+                self.skipped_files.append({"file": names[i], "reason": reason, "detail": str(arrays["detail"][i])})
             else:
                 songs.append(i)
         self.skipped = dict(sorted(skipped.items()))
@@ -206,4 +241,5 @@ class RollDataset(Dataset):
         return {"dataset": type(self).__name__, "split": self.split, "fold": self.fold,
                 "songs": len(self.song_names), "windows": len(self.song_ids), "classes": len(self.classes),
                 "multilabel": self.multilabel, "class_counts": self.class_counts(), "skipped": self.skipped,
-                "cache": os.fspath(self.cache_path)}
+                "skipped_files": self.skipped_files, "cache": os.fspath(self.cache_path),
+                "cache_dropped": self.cache.dropped}

@@ -24,11 +24,12 @@ from llmusic.llm.base import Backend, Completion, SongRequest
 from llmusic.midi.render import PolyphonicRenderer, Renderer
 from llmusic.parse import parse_reply
 from llmusic.run_dir import VALID_STATUSES, GenerateRun
+from llmusic.secret_guard import redact
 
 
 def describe_error(error: BaseException) -> str:
     status = getattr(error, "status_code", None)
-    message = str(error).splitlines()[0][:200] if str(error) else ""
+    message = redact(str(error).splitlines()[0][:200]) if str(error) else ""  # a URL may carry credentials
     return f"{type(error).__name__}{f' {status}' if status else ''}: {message}".rstrip(": ")
 
 
@@ -47,6 +48,7 @@ class RunStats:
     requests: int = 0  # HTTP requests (or batch lines) sent this run, transport retries included
     transport_retries: int = 0
     cache_hits: int = 0
+    cache_repairs: int = 0  # replies asked again because their cache entry was damaged
     fresh_replies: int = 0
     cost_usd_this_run: float = 0.0
     elapsed_s: float = 0.0
@@ -137,7 +139,9 @@ class Engine:
                     state = by_id[request.song_id]
                     self._count_fresh(result)
                     if isinstance(result, Completion) and self.cache is not None:
-                        self.cache.put(cache_key(self.identity, request), result, request)
+                        key = cache_key(self.identity, request)
+                        self.stats.cache_repairs += key in self.cache.damaged
+                        self.cache.put(key, result, request)
                     self._settle(state, request, result, cached=False, bar=bar)
 
     def _count_fresh(self, result: Completion | BaseException) -> None:

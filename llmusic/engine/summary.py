@@ -27,7 +27,8 @@ def generation_setting(prompt: PromptTemplate, constraints: ConstraintSet, polic
             "renderer": renderer.name, "official": official, "official_mode": all(official.values())}
 
 
-def summarize(records: Sequence[dict], stats: RunStats, identity: dict, is_llm: bool, setting: dict) -> dict:
+def summarize(records: Sequence[dict], stats: RunStats, identity: dict, is_llm: bool, setting: dict,
+              damaged_cache: dict[str, str] | None = None) -> dict:
     attempts = [a for r in records for a in r["attempts"]]
     costs = [r["cost"] for r in records if r["cost"] is not None]
     status = Counter(r["status"] for r in records)
@@ -48,6 +49,9 @@ def summarize(records: Sequence[dict], stats: RunStats, identity: dict, is_llm: 
         "requests": stats.requests,
         "transport_retries": stats.transport_retries,
         "cache_hits": stats.cache_hits,
+        # Damaged reply-cache entries found (where, why), and how many of them were asked again.
+        "cache_damaged": dict(damaged_cache or {}),
+        "cache_repairs": stats.cache_repairs,
         "fresh_replies": stats.fresh_replies,
         "tokens": {"prompt": sum(r["usage"]["prompt_tokens"] for r in records),
                    "completion": sum(r["usage"]["completion_tokens"] for r in records)},
@@ -59,6 +63,11 @@ def summarize(records: Sequence[dict], stats: RunStats, identity: dict, is_llm: 
     }
 
 
+def printable(text: str) -> str:
+    """A label as any terminal takes it: a lone surrogate from a recording is shown escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def print_summary(summary: dict, console: Console | None = None) -> None:
     console = console or Console()
     for key, title in (("per_genre", "genre"), ("per_style", "style")):
@@ -66,14 +75,16 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
         for column in (title, "songs", "valid", "rate"):
             table.add_column(column, justify="left" if column == title else "right")
         for name, row in summary[key].items():
-            table.add_row(name, str(row["songs"]), str(row["valid"]), f"{row['valid_rate']:.1%}")
+            table.add_row(printable(name), str(row["songs"]), str(row["valid"]), f"{row['valid_rate']:.1%}")
         console.print(table)
     cost = summary["cost_usd"]
     console.print(f"setting: {describe_setting(summary['setting'])}")
+    damaged = (f", damaged cache entries {len(summary['cache_damaged'])} (asked again {summary['cache_repairs']}; "
+               f"the log names them)" if summary["cache_damaged"] else "")
     console.print(
         f"songs {summary['songs']}  valid {summary['valid']} ({summary['valid_rate']:.1%})  "
         f"attempts {summary['attempts']}  requests {summary['requests']} "
-        f"(retries {summary['transport_retries']}, cache hits {summary['cache_hits']})  "
+        f"(retries {summary['transport_retries']}, cache hits {summary['cache_hits']}{damaged})  "
         f"tokens {summary['tokens']['prompt']}+{summary['tokens']['completion']}  "
         f"cost {'n/a' if cost is None else f'${cost:.4f}'} (this run ${summary['cost_usd_this_run']:.4f})  "
         f"elapsed {summary['elapsed_s']:.1f}s"

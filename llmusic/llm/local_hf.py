@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from llmusic.config import ConfigError
 from llmusic.llm.base import Backend, Completion, SongRequest
 
 
@@ -94,7 +95,7 @@ class TransformersBackend(Backend):
         """The files whose bytes identify the model (the weights are named by the config)."""
         config = self.model_path / "config.json"
         if not config.is_file():
-            raise FileNotFoundError(f"no Hugging Face model at {self.model_path} (config.json missing)")
+            raise ConfigError(f"llm.model_path={self.model_path}: no Hugging Face model there (config.json missing)")
         generation = self.model_path / "generation_config.json"
         return [config, generation] if generation.is_file() else [config]
 

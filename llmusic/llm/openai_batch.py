@@ -29,7 +29,9 @@ from urllib.parse import urlsplit
 import openai
 from tqdm.auto import tqdm
 
+from llmusic.files import DamagedFile, read_json, write_text_atomic
 from llmusic.llm.base import Backend, Completion, SongRequest
+from llmusic.secret_guard import quiet_http_logs
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +55,7 @@ class BatchRequestError(RuntimeError):
 def custom_id(request: SongRequest) -> str:
     """Stable across runs and unique per distinct request (song, attempt, prompt, sampling)."""
     blob = json.dumps(asdict(request), sort_keys=True, ensure_ascii=False)
-    return "llmusic-" + hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-def write_json_atomic(path: Path, text: str) -> None:
-    """A reader - or a rerun after kill -9 - sees the old file or the new one, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    return "llmusic-" + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:32]  # any text
 
 
 class OpenAIBatchBackend(Backend):
@@ -89,6 +81,7 @@ class OpenAIBatchBackend(Backend):
         self.name = name
         self.model = model
         self.base_url = base_url
+        quiet_http_logs()  # the SDK's request log names every URL; keys and credentials are redacted
         self.api_key_env = api_key_env  # the variable's name; the key itself is read per call, never kept
         self.state_dir = Path(state_dir)
         self.poll_interval = float(poll_interval)
@@ -154,7 +147,7 @@ class OpenAIBatchBackend(Backend):
                 yield request, outcome
         # Only now: a crash while yielding resumes from the downloaded results.
         state["handed_over"] = sorted(set(state["handed_over"]) | set(by_id))
-        write_json_atomic(path, json.dumps(state, indent=1))
+        write_text_atomic(path, json.dumps(state, indent=1))
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -164,9 +157,13 @@ class OpenAIBatchBackend(Backend):
         found = []
         for path in sorted(self.state_dir.glob("*.json")):
             try:
-                state = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as e:
+                state = read_json(path)
+            except (OSError, DamagedFile) as e:
                 log.warning("batch backend: unreadable state file %s skipped (%s)", path, e)
+                continue
+            if not isinstance(state, dict) or not isinstance(state.get("requests"), dict) \
+                    or not isinstance(state.get("handed_over"), list):
+                log.warning("batch backend: state file %s is not a batch's state; skipped", path)
                 continue
             if state.get("identity") != self.identity():
                 continue
@@ -199,12 +196,12 @@ class OpenAIBatchBackend(Backend):
         """custom_id -> output or error line, from disk when a previous run already downloaded them."""
         results = path.with_suffix(".results.jsonl")
         if state["status"] in TERMINAL and results.exists():
-            return _read_rows(results.read_text())
+            return _read_rows(results.read_text(encoding="utf-8"))
         if state["input_file_id"] is None:
             data = "".join(json.dumps(self.request_line(cid, same[0])) + "\n" for cid, same in by_id.items())
             upload = await client.files.create(file=("llmusic_batch.jsonl", data.encode()), purpose="batch")
             state["input_file_id"] = upload.id
-            write_json_atomic(path, json.dumps(state, indent=1))
+            write_text_atomic(path, json.dumps(state, indent=1))
         if state["batch_id"] is None:
             batch = await client.batches.create(
                 input_file_id=state["input_file_id"], endpoint=ENDPOINT,
@@ -212,16 +209,16 @@ class OpenAIBatchBackend(Backend):
             )
             log.info("batch backend: created batch %s with %d requests (state %s)", batch.id, len(by_id), path)
             state["batch_id"] = batch.id
-            write_json_atomic(path, json.dumps(state, indent=1))  # before the first poll: resumable
+            write_text_atomic(path, json.dumps(state, indent=1))  # before the first poll: resumable
         batch = await self._wait(client, state["batch_id"], len(state["requests"]))
         text = ""
         for file_id in (batch.output_file_id, batch.error_file_id):
             if file_id:
                 text += (await client.files.content(file_id)).text.rstrip("\n") + "\n"
-        write_json_atomic(results, text)
+        write_text_atomic(results, text)
         state["status"] = batch.status
         state["batch_errors"] = [f"{e.code}: {e.message}" for e in (batch.errors.data or [])] if batch.errors else []
-        write_json_atomic(path, json.dumps(state, indent=1))
+        write_text_atomic(path, json.dumps(state, indent=1))
         return _read_rows(text)
 
     async def _wait(self, client: openai.AsyncOpenAI, batch_id: str, total: int):
@@ -279,9 +276,16 @@ class OpenAIBatchBackend(Backend):
 
 
 def _read_rows(text: str) -> dict[str, dict]:
+    """custom_id -> row of a batch's output and error files. Split at `\\n` only: a reply may hold
+    U+2028 or U+0085, where `str.splitlines` would cut its row in two. A row that does not read
+    leaves its request without a result, which the engine records as a failed request."""
     rows = {}
-    for line in text.splitlines():
-        if line.strip():
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
             row = json.loads(line)
             rows[row["custom_id"]] = row
+        except (ValueError, RecursionError, KeyError, TypeError) as err:
+            log.warning("batch backend: results line %d does not read (%s); skipped", lineno, type(err).__name__)
     return rows

@@ -20,6 +20,7 @@ import openai
 
 from llmusic.llm.limits import Backoff, RateLimiter, retry_after_s
 from llmusic.llm.base import Backend, Completion, SongRequest
+from llmusic.secret_guard import quiet_http_logs
 
 try:  # the HTTP library the SDK is built on: httpx2 for openai >= 3, httpx before
     import httpx2 as httpx
@@ -66,6 +67,7 @@ class OpenAIChat(Backend):
         self.max_retries = max_retries
         self.limiter = RateLimiter(rpm, tpm)
         self.backoff = Backoff(backoff_base_s, backoff_max_s)
+        quiet_http_logs()  # the SDK's request log names every URL; keys and credentials are redacted
         key = os.environ.get(api_key_env)
         if not key:
             if base_url is None:

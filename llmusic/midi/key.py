@@ -57,15 +57,19 @@ def pitch_class_histogram(pitch: np.ndarray, weight: np.ndarray | None = None) -
     return np.bincount(np.asarray(pitch, dtype=np.int64) % 12, weights=weight, minlength=12).astype(np.float64)
 
 
+ROTATIONS = (np.arange(12)[:, None] + np.arange(12)[None, :]) % 12  # [t, i] = (t + i) % 12
+
+
 def key_correlations(histogram: np.ndarray) -> np.ndarray:
-    """(2, 12) Pearson correlation of a pitch-class histogram with each mode's profile on each tonic."""
+    """(..., 2, 12) Pearson correlation of (..., 12) pitch-class histograms (one or a batch) with
+    each mode's profile on each tonic."""
     # Rotating the profile to tonic t is reading the histogram from t: row [m, t] uses hist[(t + i) % 12].
-    rolled = np.stack([np.roll(histogram, -t) for t in range(12)])  # (12 tonics, 12)
-    h = rolled - rolled.mean(1, keepdims=True)
+    rolled = np.asarray(histogram, dtype=np.float64)[..., ROTATIONS]  # (..., 12 tonics, 12)
+    h = rolled - rolled.mean(-1, keepdims=True)
     p = PROFILES - PROFILES.mean(1, keepdims=True)  # (2, 12)
-    denominator = np.sqrt((h ** 2).sum(1))[None, :] * np.sqrt((p ** 2).sum(1))[:, None]
+    denominator = np.sqrt((h ** 2).sum(-1))[..., None, :] * np.sqrt((p ** 2).sum(1))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (p @ h.T) / denominator  # (2 modes, 12 tonics)
+        return np.einsum("mi,...ti->...mt", p, h) / denominator  # (..., 2 modes, 12 tonics)
 
 
 def estimate_key(pitch: np.ndarray, weight: np.ndarray | None = None) -> Key | None:
