@@ -19,10 +19,14 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
+from llmusic.constraints import melody_phrase_bars
 from llmusic.files import DamagedFile, read_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
+
+# Configs that frame melody phrases by a constraint set's span (conf/experiment/melody_completion_llm.yaml).
+OmegaConf.register_new_resolver("llmusic.melody_phrase_bars", melody_phrase_bars, replace=True)
 
 
 class UserError(Exception):

@@ -13,6 +13,15 @@ from dataclasses import dataclass, field
 from llmusic.song import TRACKS
 
 DRUM_NAMES = {35: "kick", 38: "snare", 42: "hi-hat"}
+MAX_PHRASE_BARS = 4  # PiRhDy's melody phrase: 4 bars of 4/4 (128 steps of 32nd notes)
+
+
+def melody_phrase_bars(time_span_ticks: int, ticks_per_quarter: int) -> int:
+    """The melody-completion phrase length (bars of 4/4) for songs of this span: half of it, so a
+    piece holds a context and its continuation, at most MAX_PHRASE_BARS. paper's 4 bars -> 2;
+    paper_consistent (8 bars) and relaxed (16) -> 4. The configs read it as
+    `${llmusic.melody_phrase_bars:${constraints.time_span_ticks},${constraints.ticks_per_quarter}}`."""
+    return min(MAX_PHRASE_BARS, int(time_span_ticks // (4 * ticks_per_quarter)) // 2)
 
 
 @dataclass(frozen=True)

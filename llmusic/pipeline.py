@@ -130,8 +130,9 @@ def flat_test_metrics(test: dict) -> dict[str, dict]:
 
     Classification reports keep parallel model / chance / majority score dicts per level (window,
     song, song_open), a bootstrap interval per score (song levels), which score is the headline and
-    which fall below the majority baseline; ranking reports keep a value and a chance per metric
-    and method (cosine, likelihood).
+    which fall below the majority baseline; ranking reports keep a value, a chance and an interval
+    per metric and method (cosine, likelihood, ..., and the non-learned baselines); a scoring's
+    `versus` verdict stays in metrics.json.
     """
     flat = {}
     for level, report in test.items():
@@ -144,7 +145,7 @@ def flat_test_metrics(test: dict) -> dict[str, dict]:
                     "skew": f"{100 * report['majority_share']:.0f}% {report['majority_class']}"
                     if report.get("skewed") else None}
         else:
-            flat.update({f"{level}/{key}": dict(v) for key, v in report.items() if isinstance(v, dict)})
+            flat.update({f"{level}/{key}": dict(v) for key, v in report.items() if isinstance(v, dict) and "value" in v})
     return flat
 
 

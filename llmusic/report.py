@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llmusic.eval.paper_numbers import PAPER_NUMBERS, numbers_for
-from llmusic.eval.ranking import HITS_AT
 from llmusic.eval.uncertainty import mean_sd
 from llmusic.leaderboard import write_leaderboard
 from llmusic.runs import FOLDED, Run, collect_runs, compare_runs, group_runs
@@ -34,7 +33,7 @@ from llmusic.sweep_report import CELL_FILE, cells_markdown, load_cells, plot_swe
 
 F1_KEYS = ("accuracy", "f1_micro", "f1_macro", "f1_weighted")
 SCORINGS = (("song", "closed"), ("song_open", "open"))  # metrics.json levels and what the report calls them
-HITS = tuple(f"hits@{k}" for k in HITS_AT)
+COMPLETION_METRICS = ("map", "hits@1", "hits@5", "hits@10", "hits@25")
 
 
 def _pct(x: float) -> str:
@@ -115,16 +114,34 @@ def _run_details(run: Run) -> list[str]:
     return out
 
 
+def _with_interval(r: dict) -> str:
+    """A ranking metric: value, then its 95% bootstrap interval over queries and chance in small print."""
+    spread = f"[{r['interval'][0]:.3f}, {r['interval'][1]:.3f}]; " if r.get("interval") else ""
+    return f"{r['value']:.3f} <sub>{spread}chance {r['chance']:.3f}</sub>"
+
+
+def _test_set(run: Run) -> str:
+    p = run.metrics.get("data", {}).get("test", {}).get("phrases")
+    return f"{p['source'].removesuffix('Phrases')}, {p['phrase_bars']} bars, keys {p['key_normalization']}" if p else "-"
+
+
 def _completion_rows(runs: list[Run]) -> list[str]:
-    head = ("| experiment | run | scoring | queries x candidates | MAP | " + " | ".join(HITS) + " | paper MAP |\n"
-            "|---|---|---|---|---|" + "---|" * len(HITS) + "---|")
+    """A row per scoring of each run, then its non-learned baselines on the same queries; a model
+    scoring's verdict says whether its MAP interval clears chance and the best baseline."""
+    head = ("| experiment | run | test set | scoring | queries x candidates | "
+            + " | ".join(m.upper() if m == "map" else m.capitalize() for m in COMPLETION_METRICS)
+            + " | verdict | paper MAP |\n|" + "---|" * (len(COMPLETION_METRICS) + 7))
     rows = [head]
     for run in runs:
-        paper = "; ".join(f"{p.value:g} ({p.row})" for p in numbers_for(run.experiment)) or "-"
+        paper = _paper(run)
         for method, r in run.metrics["test"].items():
-            hits = " | ".join(f"{r[k]['value']:.3f} <sub>{r[k]['chance']:.3f}</sub>" for k in HITS)
-            rows.append(f"| {run.experiment} | `{run.dir}` | {method} | {r['n_queries']} x {r['n_candidates']} | "
-                        f"{r['map']['value']:.4f} <sub>chance {r['map']['chance']:.4f}</sub> | {hits} | {paper} |")
+            kind, versus = r.get("kind", "model"), r.get("versus")
+            verdict = ("non-learned baseline" if kind == "baseline" else "-" if not versus else
+                       f"{versus['verdict']} (best baseline {versus['best_baseline']}: {versus['best_baseline_map']:.3f})")
+            name = method if kind == "model" else f"*{method}*"
+            cells = " | ".join(_with_interval(r[m]) for m in COMPLETION_METRICS)
+            rows.append(f"| {run.experiment} | `{run.dir}` | {_test_set(run)} | {name} | {r['n_queries']} x "
+                        f"{r['n_candidates']} | {cells} | {verdict} | {paper if kind == 'model' else '-'} |")
     return rows
 
 
@@ -142,8 +159,7 @@ def _group_rows(groups: list[list[Run]], over: str) -> list[str]:
         labels = ",".join(str(r.metrics.get(over, "-")) for r in group)
         if not first.is_classification:
             for method in first.metrics["test"]:
-                maps = [r.metrics["test"][method]["map"]["value"] for r in group]
-                mean, sd = mean_sd(maps)
+                mean, sd = mean_sd([r.metrics["test"][method]["map"]["value"] for r in group])
                 rows.append(f"| {first.experiment} | {variant_label(first.variant)} | {len(group)} ({labels}) | "
                             f"{method} | MAP {mean:.4f} ± {sd:.4f} | - | - | "
                             f"{first.metrics['test'][method]['map']['chance']:.4f} | {_paper(first, short=True)} |")
@@ -208,7 +224,8 @@ def render_report(runs: list[Run], cells: Sequence[dict] = ()) -> str:
             "in bold: macro-F1 where the test set is skewed (its largest class holds at least twice the share "
             "it would in a balanced set), else micro-F1. `closed`: the songs of the classes the model predicts; "
             "`open`: every labelled test song, those of classes no training label maps to counted as errors. "
-            "MAP and Hits@k: small print is chance (H_N/N, k/N)."), ""]
+            "MAP and Hits@k: small print is the 95% bootstrap interval over queries and chance (H_N/N, k/N); "
+            "*italic* scorings are non-learned baselines on the same queries (llmusic.eval.melody_baselines)."), ""]
     if cells:
         out += ["## Pipeline cells", "",
                 ("A row per cell: valid rate of its generate run, songs, requests, cost (USD), then each "

@@ -16,6 +16,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+# Importing llmusic.config also registers the configs' resolvers (llmusic.melody_phrase_bars) before Hydra resolves.
 from llmusic.config import user_errors_exit
 from llmusic.files import write_json_atomic
 from llmusic.secret_guard import check_no_secrets

@@ -43,6 +43,10 @@ def test_describe_melody_pairs(shared_data, tmp_path, compose):
     summary = describe(compose("describe", "dataset=melody_pop909", f"out_dir={tmp_path / 'out'}",
                                f"dataset.pairs.source.root={shared_data / 'pop909'}",
                                f"dataset.pairs.cache_dir={tmp_path / 'cache'}"))
-    assert summary["songs"] == 91 and summary["queries"] == summary["pairs"] > 500
+    assert summary["songs"] == 91 - 1 and summary["skipped"] == {"no_pairs": 12}  # song 351: no two melodic phrases in a row
+    assert summary["queries"] == summary["pairs"] > 500
     assert round(summary["chance_map"], 3) == 0.090
+    assert (summary["phrase_bars"], summary["n_tokens"], summary["key_normalization"]) == (4, 128, "profile")
+    keys = (tmp_path / "out" / "keys.csv").read_text().splitlines()
+    assert keys[0] == "song,key,method,shift" and len(keys) == 1 + 90 and keys[1].startswith("001,F# major,profile,-6")
     check_outputs(tmp_path, summary)

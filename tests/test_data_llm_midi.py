@@ -150,7 +150,9 @@ def test_identity_keeps_the_run_taxonomy(fake_run):
 
 
 def test_melody_pairs_are_the_first_and_second_half(fake_run):
-    pairs = build("melody_llm_midi", fake_run, "dataset.split=all")
+    """constraints=paper: 4-bar pieces, phrase_bars 2 (half the span): bars 1-2 then bars 3-4."""
+    pairs = build("melody_llm_midi", fake_run, "dataset.split=all", "dataset.source.key_normalization=none")
+    assert pairs.framing == {"phrase_bars": 2, "steps_per_quarter": 8, "n_tokens": 64}
     assert len(pairs) == 3 * len(GENRES) and pairs.skipped == {"status_excluded": len(GENRES)}
     for i in range(len(pairs)):
         context, target = (t.numpy() for t in pairs[i])
@@ -159,10 +161,16 @@ def test_melody_pairs_are_the_first_and_second_half(fake_run):
         melody = {k: np.concatenate([layer[k] for layer in layers]) for k in ("time", "duration", "pitch")}
         for tokens, offset in ((context, 0), (target, 3840)):
             expected = encode_phrase((melody["time"].astype(np.int64) - offset) // 60, melody["duration"] // 60,
-                                     melody["pitch"].astype(np.int64), 64)
+                                     melody["pitch"].astype(np.int64), 64, 64)
             np.testing.assert_array_equal(tokens, expected)
-            assert (tokens[64:] == PAD).all() and (tokens[:64] != PAD).all()
-            assert set(tokens[:64].tolist()) - {HOLD, REST}  # holds notes
+            assert tokens.shape == (64,) and (tokens != PAD).all()  # two bars, nothing padded
+            assert set(tokens.tolist()) - {HOLD, REST}  # holds notes
+    # Key normalisation moves every note of a piece by one shift, its key's.
+    moved = build("melody_llm_midi", fake_run, "dataset.split=all")
+    shift = np.array([k["shift"] for k in moved.song_keys()])[moved.song_ids][:, None]
+    notes = pairs.context < HOLD
+    np.testing.assert_array_equal(moved.context[notes], (pairs.context.astype(np.int64) + shift)[notes])
+    assert {k["method"] for k in moved.song_keys()} == {"profile"}
     # The engine's split: every 10th song is a test song.
     test = build("melody_llm_midi", fake_run, "dataset.split=test")
     assert test.song_names == pairs.song_names[::10]
@@ -197,7 +205,12 @@ def long_run(fake_run, tmp_path_factory) -> Path:
 def test_the_runs_constraint_set_frames_its_windows_and_phrases(long_run):
     rolls = build("llm_midi", long_run, "constraints=paper_consistent")
     assert (rolls.time_span_ticks, rolls.ticks_per_quarter) == (15360, 480)  # the run's, not a default
-    pairs = build("melody_llm_midi", long_run, "dataset.split=all")
-    assert (pairs.source.context_bars, pairs.source.target_bars) == (4, 4)  # half of 8 bars each
-    with pytest.raises(InstantiationException, match="exceed the 8 bars"):
-        build("melody_llm_midi", long_run, "dataset.source.context_bars=6", "dataset.source.target_bars=4")
+    with pytest.raises(InstantiationException, match="set constraints=paper_consistent"):
+        build("melody_llm_midi", long_run, "dataset.split=all")  # the config's constraints (paper) frame 4 bars
+    pairs = build("melody_llm_midi", long_run, "dataset.split=all", "constraints=paper_consistent")
+    assert pairs.framing["phrase_bars"] == 4  # half of 8 bars
+    two = build("melody_llm_midi", long_run, "dataset.split=all", "constraints=paper_consistent",
+                "dataset.source.phrase_bars=2")
+    assert two.framing["phrase_bars"] == 2 and len(two) > 0  # 2-bar chunks of 8 bars: up to 3 pairs a piece
+    with pytest.raises(InstantiationException, match="phrase_bars=6 needs pieces of 12 bars.*span 8 bars"):
+        build("melody_llm_midi", long_run, "constraints=paper_consistent", "dataset.source.phrase_bars=6")

@@ -7,7 +7,8 @@ import pytest
 import symusic
 
 from llmusic.midi import load_score
-from llmusic.midi.key import Key, estimate_key, fit_shift, key_from_signature, transpose_to_reference
+from llmusic.midi.key import (Key, estimate_key, fit_shift, key_from_signature, score_key, transpose_to_reference,
+                              trusted_signature)
 
 # Scale degrees of a melody that states its key: tonic triad on strong beats, then the scale.
 MAJOR_TUNE = [0, 4, 7, 12, 11, 7, 5, 4, 2, 0, 2, 4, 5, 7, 9, 11, 12, 7, 4, 0]
@@ -93,3 +94,39 @@ def test_profile_on_real_lakh_files_agrees_with_their_transposed_selves(shared_d
             assert (moved.tonic, moved.mode) == ((key.tonic + k) % 12, key.mode)
         checked += 1
     assert checked >= 15
+
+
+def tune_score(tonic: int, mode: str, signature: tuple[int, int] | None) -> symusic.Score:
+    """A tune on a piano track, a drum track on every pitch class (drums have no key), a key signature."""
+    score = symusic.Score(480)
+    piano, drums = symusic.Track("piano", 0, False), symusic.Track("drums", 0, True)
+    pitch, duration = tune(60 + tonic, MAJOR_TUNE if mode == "major" else MINOR_TUNE)
+    for i, (p, d) in enumerate(zip(pitch.tolist(), duration.tolist())):
+        piano.notes.append(symusic.Note(480 * i, d, p, 90))
+    for i in range(36, 48):
+        drums.notes.append(symusic.Note(240 * i, 960, i, 90))
+    score.tracks.extend([piano, drums])
+    if signature is not None:
+        score.key_signatures.append(symusic.KeySignature(0, *signature))
+    return score
+
+
+@pytest.mark.parametrize("signature,trusted", [(None, None), ((0, 0), None), ((0, 1), None), ((4, 0), "E major"),
+                                                ((-3, 1), "C minor")])
+def test_a_signature_without_sharps_or_flats_is_not_trusted(signature, trusted):
+    key = trusted_signature(tune_score(4, "major", signature))
+    assert (key.name if key else None) == trusted
+
+
+@pytest.mark.parametrize("signature,method,found,by", [
+    ((2, 0), "profile", "E major", "profile"),  # the profile ignores the (wrong) signature
+    ((2, 0), "key_signature", "D major", "key_signature"),  # a signature with sharps is believed
+    ((0, 0), "key_signature", "E major", "profile"),  # C major by default: the profile decides
+    (None, "key_signature", "E major", "profile"),
+])
+def test_score_key_by_method(signature, method, found, by):
+    key = score_key(tune_score(4, "major", signature), method)
+    assert (key.name, key.method) == (found, by)
+    assert score_key(tune_score(4, "major", signature), "none") is None
+    with pytest.raises(ValueError, match="key method"):
+        score_key(tune_score(4, "major", signature), "guess")

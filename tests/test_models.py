@@ -17,6 +17,7 @@ from torchmetrics.functional import classification as tmf
 
 from llmusic.eval.classification import (classification_report, confusion_matrix, plot_confusion, score_intervals,
                                          scores, song_level)
+from llmusic.eval.melody_baselines import BASELINES
 from llmusic.eval.ranking import chance_map, ranking_report, true_ranks
 from llmusic.midi.phrase import HOLD, PAD, REST, VOCAB_SIZE, encode_phrase
 from llmusic.models.cnn import CNN, CNNConfig
@@ -413,12 +414,18 @@ def test_lit_completion_ranks_with_both_scores(tmp_path):
     assert data.model_kwargs() == {}
     module = LitCompletion(TINY_TRANSFORMER, partial(torch.optim.Adam, lr=3e-3))
     results = _fit_and_test(module, data, epochs=8)
-    assert set(results) == {"cosine", "likelihood", "pmi"}
-    for report in results.values():
+    assert set(results) == {"cosine", "likelihood", "pmi", *BASELINES}  # the baselines on the same queries
+    for name, report in results.items():
+        assert report["kind"] == ("baseline" if name in BASELINES else "model")
         assert report["n_queries"] == 16 and report["n_candidates"] == 8
         assert report["map"]["chance"] == pytest.approx(chance_map(8))
         assert math.isfinite(report["map"]["value"])
+        lo, hi = report["map"]["interval"]
+        assert lo <= report["map"]["value"] <= hi
     assert results["likelihood"]["map"]["value"] > 2 * chance_map(8)
+    versus = results["likelihood"]["versus"]
+    assert versus["best_baseline"] in BASELINES and versus["verdict"].startswith("beats")
+    assert versus["best_baseline_map"] == max(results[b]["map"]["value"] for b in BASELINES)
     [path] = module.save_artifacts(tmp_path)
     with np.load(path) as items:  # per-query ranks for paired comparisons between runs
         assert items["query_id"].tolist() == list(range(16))

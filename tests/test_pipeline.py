@@ -155,9 +155,10 @@ def test_changed_student_reruns_only_that_student(cell, in_workdir, monkeypatch)
 
 def test_missing_real_data_tests_on_held_out_generated_songs(cell, in_workdir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LLMUSIC_SHARED_DATA", str(tmp_path / "nowhere"))
-    # 3 test songs of 24 leave 3 negatives per melody query: rank 4 candidates, not 50.
+    # 3 test songs of 24, a pair each, leave 2 negatives (the other songs' continuations) per melody
+    # query: rank 3 candidates, not 50.
     cfg = compose_pipeline([f"out_dir={tmp_path / 'cell'}", "students.style=null",
-                            "students.melody.overrides=['data.test.pairs.n_candidates=4']"])
+                            "students.melody.overrides=['data.test.pairs.n_candidates=3']"])
     record = pl.pipeline(cfg)
     printed = capsys.readouterr().out
     assert "TOP-MAGD test files not found" in printed and "POP909 not found" in printed
@@ -168,7 +169,7 @@ def test_missing_real_data_tests_on_held_out_generated_songs(cell, in_workdir, t
     assert run.data.test.out_dir == run.data.train.out_dir == record["generate"]["out_dir"]
     assert (run.data.train.split, run.data.test.split) == ("train", "test")
     assert genre["data"]["test"]["songs"] + genre["data"]["train"]["songs"] + genre["data"]["val"]["songs"] == 24
-    assert melody["test"]["cosine/map"]["chance"] == pytest.approx(chance_map(4))
+    assert melody["test"]["cosine/map"]["chance"] == pytest.approx(chance_map(3))
     assert record["generate"]["reused"]
 
 

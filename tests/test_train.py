@@ -18,6 +18,7 @@ from torch.utils.data import WeightedRandomSampler
 
 from llmusic.config import CONF_DIR, REPO_ROOT
 from llmusic.data.labels import CLASS_ORDERS
+from llmusic.eval.melody_baselines import BASELINES
 from llmusic.eval.paper_numbers import numbers_for
 from llmusic.midi.features import FEATURE_NAMES
 from llmusic.report import collect_runs, render_report
@@ -65,12 +66,55 @@ def test_every_experiment_runs_a_fast_dev_run(experiment, llm_run, tmp_path, sha
             assert saved["test"]["song"]["n"] <= saved["test"]["song_open"]["n"] <= coverage["open"]["songs"]
         assert (tmp_path / "confusion_window.png").exists() and (tmp_path / "confusion_song.png").exists()
     else:
-        for method in ("cosine", "likelihood", "pmi"):
-            report = saved["test"][method]
-            assert report["n_candidates"] == 50 and report["map"]["chance"] == pytest.approx(0.0899, abs=1e-4)
-            assert set(report) >= {"map", "hits@1", "hits@25"}
+        assert_ranking_report(saved, tmp_path)
     data = saved["data"]
     assert data["train"]["samples"] > 0 and data["val"]["samples"] > 0 and data["test"]["samples"] > 0
+
+
+def assert_ranking_report(metrics: dict, run_dir: Path) -> None:
+    """Every scoring beside chance, an interval, the four baselines on the same queries and a verdict;
+    the report's table shows them all."""
+    test = metrics["test"]
+    assert set(test) == {"cosine", "likelihood", "pmi", *BASELINES}
+    for name, report in test.items():
+        assert report["kind"] == ("baseline" if name in BASELINES else "model")
+        assert report["n_candidates"] == 50 and report["map"]["chance"] == pytest.approx(0.0899, abs=1e-4)
+        assert set(report) >= {"map", "hits@1", "hits@25"} and len(report["map"]["interval"]) == 2
+        if name not in BASELINES:
+            assert report["versus"]["best_baseline"] in BASELINES and report["versus"]["verdict"].startswith("beats")
+    with np.load(run_dir / "predictions.npz") as items:  # per-query ranks of every scoring, for paired tests
+        assert set(items) == {"query_id", *(f"rank__{name}" for name in test)}
+    md = render_report(collect_runs(run_dir))
+    assert all(f"*{name}*" in md for name in BASELINES) and "chance 0.090" in md and "best baseline" in md
+
+
+@pytest.mark.parametrize("experiment", ["melody_completion_supervised", "melody_completion_llm"])
+def test_melody_experiments_test_on_lakh_melodies(experiment, llm_run, tmp_path, shared_data):
+    """dataset@data.test=melody_lmd: the Lakh test queries (120 files here); the supervised model
+    trains on the other Lakh songs, the LLM one on the run, at the run's phrase length (2 bars)."""
+    cfg = compose_train([f"experiment={experiment}", "dataset@data.test=melody_lmd", "data.test.pairs.source.max_files=120",
+                         "scale=small", "+trainer.fast_dev_run=true", f"llm_run={llm_run}"], tmp_path)
+    metrics = train(cfg)
+    phrases = metrics["data"]["test"]["phrases"]
+    assert phrases["source"] == "LakhPhrases" and phrases["key_normalization"] == "profile"
+    assert phrases["phrase_bars"] == (4 if experiment.endswith("supervised") else 2)
+    assert metrics["data"]["train"]["phrases"]["source"] == ("LakhPhrases" if experiment.endswith("supervised")
+                                                             else "LlmMidiPhrases")
+    assert_ranking_report(metrics, tmp_path)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.test.pairs.source.phrase_bars=4", r"train phrases \(.*'phrase_bars': 2.*\) and test phrases \(.*'phrase_bars': 4"),
+    ("phrase_bars=4", "phrase_bars=4 needs pieces of 8 bars.*generate with constraints=paper_consistent"),
+])
+def test_a_train_test_length_mismatch_stops_the_run_at_start(override, message, llm_run, tmp_path, shared_data):
+    """The paper's 4-bar pieces give 2-bar phrases; 4-bar test phrases (or asking for 4-bar training
+    phrases) stop the run before training, naming the keys to set, instead of padding anything."""
+    cfg = compose_train(["experiment=melody_completion_llm", "scale=small", f"llm_run={llm_run}", override], tmp_path)
+    with pytest.raises(Exception, match=message) as stopped:
+        train(cfg)
+    assert "phrase_bars" in str(stopped.value) and "constraints=paper_consistent" in str(stopped.value)
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "metrics.json").exists()
 
 
 @pytest.mark.parametrize("experiment", HOLDOUT)
@@ -198,3 +242,15 @@ def test_feature_baseline_and_balanced_training_read_the_same_songs(llm_run, tmp
     assert np.array_equal(features.train_full.song_ids, rolls.train_full.song_ids)
     assert isinstance(rolls.train_dataloader().sampler, WeightedRandomSampler)
     assert not isinstance(features.train_dataloader().sampler, WeightedRandomSampler)
+
+
+def test_cli_resolves_the_melody_phrase_length_from_the_constraints(llm_run, tmp_path):
+    """The command line (not only the tests' compose) knows the configs' resolvers: the LLM melody
+    experiment's N bars come from its constraint set, the same for training and test."""
+    cmd = [sys.executable, "-m", "llmusic.train", "experiment=melody_completion_llm", f"llm_run={llm_run}",
+           f"hydra.run.dir={tmp_path}", "--cfg", "job", "--resolve"]
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    cfg = OmegaConf.create(done.stdout)
+    assert cfg.phrase_bars == 2  # constraints=paper: pieces of 4 bars, 2 of context and 2 to complete
+    assert cfg.data.train.source.phrase_bars == cfg.data.test.pairs.source.phrase_bars == 2

@@ -3,11 +3,13 @@
 Prints the size, the class balance, the skipped files by reason and, for piano-roll data sets, the
 meters of the songs and windows and which songs a label map scores (coverage); saves describe.json,
 the composed config and examples.png (piano rolls per class, or phrase pairs for melody data sets)
-in the run directory.
+in the run directory; for melody data sets also keys.csv (every song's key, how it was found and
+the semitones it was moved by).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -109,7 +111,13 @@ def describe(cfg: DictConfig) -> dict:
     elif isinstance(dataset, RollDataset):
         plot_rolls(dataset, png, cfg.n_examples, cfg.seed)
     else:  # MelodyPairs, or CompletionQueries: the pairs their queries come from
-        plot_phrases(getattr(dataset, "pairs", None) or dataset, png, cfg.n_examples, cfg.seed)
+        pairs = getattr(dataset, "pairs", None) or dataset
+        plot_phrases(pairs, png, cfg.n_examples, cfg.seed)
+        with open(out_dir / "keys.csv", "w", newline="") as f:  # every song's key and the shift it was moved by
+            writer = csv.DictWriter(f, fieldnames=["song", "key", "method", "shift"])
+            writer.writeheader()
+            writer.writerows(pairs.song_keys())
+        summary["keys_csv"] = str(out_dir / "keys.csv")
     summary["examples_png"] = str(png) if png else None
     write_json_atomic(out_dir / "describe.json", summary)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)

@@ -1,225 +1,200 @@
-"""Melody phrase sources: songs -> phrases on the token grid (llmusic.midi.phrase), and which follow which.
+"""Melody phrase sources: songs -> key-normalised N-bar phrases on the token grid, and which follow which.
 
-Each source's `songs()` gives a list of `SongPhrases`, in a fixed order, and counts what it skipped:
-- `Pop909Phrases`: POP909 melodies, phrases from the human structure labels (capital letters are
-  melodic phrases; consecutive melodic phrases give pairs).
-- `LakhPhrases`: the melody track (by `assign_roles`) of MIDI files, cut into fixed bar spans.
-- `LlmMidiPhrases`: each generated piece's melody split into a context and a continuation.
-`files()` and `params()` say what the phrases depend on, so `llmusic.data.melody.MelodyPairs`
-can cache them.
+Every source frames its melodies as PiRhDy does (Liang et al. 2020; docs/melody.md says where each
+source still differs):
+- the whole song is moved to C major / A minor first (`key_normalization`: `profile`,
+  `key_signature` or `none`; llmusic.midi.key.score_key on the file's pitched tracks);
+- at each boundary the context is the last `phrase_bars` bars of 4/4 before it and the target the
+  first `phrase_bars` bars after it, so a context ends exactly where its target begins. Both are
+  `n_tokens` = phrase_bars x 4 x steps_per_quarter tokens (llmusic.midi.phrase) and fill them
+  (silence reads as REST, never PAD): train and test phrases of one framing have one length and grid.
+Sources (`songs()` gives a `SongPhrases` per song, in a fixed order, and counts what it skipped):
+- `Pop909Phrases` (llmusic.data.pop909): boundaries between consecutive melodic phrases of the
+  human structure labels;
+- `LakhPhrases`: the melody track (`assign_roles`) in fixed N-bar chunks on the file's 4/4 grid;
+  each chunk and the next form a pair;
+- `LlmMidiPhrases`: each generated piece's melody in fixed N-bar chunks from its start.
+`files()` and `params()` say what the phrases depend on, so llmusic.data.melody.MelodyPairs can cache them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import symusic
 from tqdm.auto import tqdm
 
 from llmusic.config import resolve_path
-from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, read_midi
+from llmusic.constraints import melody_phrase_bars
+from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, score_to_song
+from llmusic.midi.key import KEY_METHODS, Key, score_key, transpose_to_reference
 from llmusic.midi.phrase import HOLD, encode_phrase, grid_notes
 from llmusic.run_dir import GenerateRun
 from llmusic.song import DURATION, PITCH, START
 
+TOKEN_DTYPE = np.uint8  # the 131 phrase tokens fit a byte: a Lakh query set is 8x smaller than int64
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class SongPhrases:
-    """One song's phrases and which of them follow each other."""
+    """One song's phrases, which of them follow each other, and the key it was moved from."""
 
     name: str
-    phrases: np.ndarray  # (P, n_tokens) int64
+    phrases: np.ndarray  # (P, n_tokens) TOKEN_DTYPE
     pairs: np.ndarray  # (K, 2) int64: (context, target) rows of `phrases`
-
-
-def _cut_phrases(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray,
-                 bounds: list[tuple[int, int]], n_tokens: int) -> np.ndarray:
-    """Notes on the grid + phrase (start, stop) steps -> (P, n_tokens) tokens."""
-    out = np.empty((len(bounds), n_tokens), dtype=np.int64)
-    for i, (start, stop) in enumerate(bounds):
-        out[i] = encode_phrase(onset - start, duration, pitch, stop - start, n_tokens)
-    return out
-
-
-def _has_notes(tokens: np.ndarray) -> np.ndarray:
-    return (tokens < HOLD).any(axis=-1)
-
-
-# --- POP909 -------------------------------------------------------------------------------------
-
-PHRASE_LABEL = re.compile(r"([A-Za-z])(\d+)")
-
-
-def parse_phrase_labels(text: str) -> list[tuple[str, int]]:
-    """A POP909 structure label like 'i4A4B8...o3' -> [('i', 4), ('A', 4), ('B', 8), ..., ('o', 3)]."""
-    text = text.strip()
-    parts = PHRASE_LABEL.findall(text)
-    if "".join(f"{letter}{bars}" for letter, bars in parts) != text or not parts:
-        raise ValueError(f"not a phrase label string: {text!r}")
-    return [(letter, int(bars)) for letter, bars in parts]
-
-
-def read_pop909_melody(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """POP909 melody.txt -> (onset, duration, pitch) in 16th notes from the song's first bar.
-
-    melody.txt is the MELODY track of NNN.mid quantised on the song's beat grid (pitch 0 is a
-    rest); the structure labels count bars on this grid, while the MIDI file's own ticks drift
-    from it wherever the tempo map changes.
-    """
-    rows = np.loadtxt(path, dtype=np.int64, ndmin=2)
-    starts = np.r_[0, np.cumsum(rows[:, 1])[:-1]]
-    notes = rows[:, 0] > 0
-    return starts[notes], rows[notes, 1], rows[notes, 0]
+    key: Key | None = None  # the key found (None: key_normalization=none, or too few pitch classes)
+    shift: int = 0  # semitones the song was moved by
+    index: int = -1  # its place in the source's item list: what the train / test split reads
 
 
 def read_sources(items, read, desc: str, skipped: Counter) -> list[SongPhrases]:
     """`read(item)` for every item; a MidiSkip is counted in `skipped` by its reason, any other
-    exception as "roll_error", each named in the log: never fatal."""
+    exception as "roll_error", each named in the log: never fatal, and so is a song without a pair
+    (`no_pairs`). Each song keeps its item's index, so a skipped file moves no other song across the split."""
     out = []
-    for item in tqdm(items, desc=desc, leave=False):
+    for index, item in enumerate(tqdm(items, desc=desc, leave=False)):
         try:
-            out.append(read(item))
+            song = read(item)
         except MidiSkip as skip:
             skipped[skip.reason] += 1
             log.info("skipped %s: %s", item, skip)
+            continue
         except Exception as error:  # noqa: BLE001 - one file never ends a build
             skipped["roll_error"] += 1
             log.warning("skipped %s: roll_error: %s: %s", item, type(error).__name__, error)
+            continue
+        if not len(song.pairs):
+            skipped["no_pairs"] += 1
+            continue
+        song.index = index
+        out.append(song)
     return out
 
 
-class Pop909Phrases:
-    """POP909 melodies cut at the human phrase labels (Dai et al. 2020)."""
+class PhraseSource:
+    """What every source shares: the framing (phrase_bars of 4/4 at steps_per_quarter), the key
+    normalisation, and cutting a song's notes into (context, target) pairs at boundaries."""
 
-    SIXTEENTHS_PER_BAR = 16  # POP909 is in 4/4 throughout; the labels count 4/4 bars
+    name = "phrases"
 
-    def __init__(self, root: str | os.PathLike, label_file: str = "human_label1.txt",
-                 steps_per_quarter: int = 8, n_tokens: int = 128) -> None:
-        self.root = resolve_path(root)
-        self.label_file = label_file
-        self.steps_per_quarter = steps_per_quarter
-        self.n_tokens = n_tokens
+    def __init__(self, phrase_bars: int = 4, steps_per_quarter: int = 8, key_normalization: str = "profile") -> None:
+        if key_normalization not in KEY_METHODS:
+            raise ValueError(f"key_normalization must be one of {KEY_METHODS}, got {key_normalization!r}")
+        if int(phrase_bars) < 1:
+            raise ValueError(f"phrase_bars must be at least 1, got {phrase_bars}")
+        self.phrase_bars, self.steps_per_quarter = int(phrase_bars), int(steps_per_quarter)
+        self.key_normalization = key_normalization
         self.skipped: Counter[str] = Counter()
 
-    def song_dirs(self) -> list[Path]:
-        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.isdigit())
+    @property
+    def n_tokens(self) -> int:
+        return self.phrase_bars * 4 * self.steps_per_quarter
 
-    def files(self) -> list[Path]:
-        return [f for d in self.song_dirs() for f in (d / "melody.txt", d / self.label_file) if f.exists()]
+    def framing(self) -> dict:
+        """What a model trained on these phrases must be tested on (llmusic.models.datamodule checks it)."""
+        return {"phrase_bars": self.phrase_bars, "steps_per_quarter": self.steps_per_quarter, "n_tokens": self.n_tokens}
 
     def params(self) -> dict:
-        return {"source": "pop909", "root": str(self.root), "label_file": self.label_file,
-                "steps_per_quarter": self.steps_per_quarter, "n_tokens": self.n_tokens}
+        return {"source": self.name, **self.framing(), "key_normalization": self.key_normalization}
 
-    def song(self, song_dir: Path) -> SongPhrases:
-        try:
-            return self._phrases(song_dir)
-        except OSError as error:
-            raise MidiSkip("missing_file") from error
-        except ValueError as error:
-            raise MidiSkip("bad_phrase_labels") from error
+    def normalise(self, score: symusic.Score, pitch: np.ndarray) -> tuple[np.ndarray, Key | None, int]:
+        """Melody pitches moved by the shift that takes the file's key to C major / A minor."""
+        key = score_key(score, self.key_normalization)
+        moved, shift = transpose_to_reference(pitch, key)
+        return moved, key, shift
 
-    def _phrases(self, song_dir: Path) -> SongPhrases:
-        labels = parse_phrase_labels((song_dir / self.label_file).read_text())
-        onset, duration, pitch = read_pop909_melody(song_dir / "melody.txt")
-        onset, duration = grid_notes(onset, duration, ticks_per_step=4 / self.steps_per_quarter)  # 16ths -> steps
-        bar = self.SIXTEENTHS_PER_BAR * self.steps_per_quarter // 4
-        edges = np.r_[0, np.cumsum([bars for _, bars in labels])] * bar
-        melodic = [i for i, (letter, _) in enumerate(labels) if letter.isupper()]
-        bounds = [(int(edges[i]), int(edges[i + 1])) for i in melodic]
-        phrases = _cut_phrases(onset, duration, pitch, bounds, self.n_tokens)
-        keep = _has_notes(phrases)
-        row = np.cumsum(keep) - 1  # row of each kept phrase in `phrases[keep]`
-        pairs = [(row[a], row[a + 1]) for a in range(len(melodic) - 1)
-                 if melodic[a + 1] == melodic[a] + 1 and keep[a] and keep[a + 1]]
-        return SongPhrases(song_dir.name, phrases[keep], np.array(pairs, dtype=np.int64).reshape(-1, 2))
-
-    def songs(self) -> list[SongPhrases]:
-        self.skipped = Counter()
-        return read_sources(self.song_dirs(), self.song, "pop909 phrases", self.skipped)
+    def cut_pairs(self, name: str, onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray,
+                  boundaries, key: Key | None, shift: int) -> SongPhrases:
+        """Notes on the grid (steps), boundary steps -> the pairs (last N bars before, first N after)
+        whose context and target both hold a note. A note sounding across a boundary belongs to
+        the context only (the target's first steps read REST until its first onset)."""
+        n = self.n_tokens
+        boundaries = np.asarray(boundaries, dtype=np.int64).reshape(-1)
+        starts, rows = np.unique(np.r_[boundaries - n, boundaries], return_inverse=True)
+        phrases = np.zeros((len(starts), n), dtype=TOKEN_DTYPE)
+        for i, start in enumerate(starts.tolist()):
+            phrases[i] = encode_phrase(onset - start, duration, pitch, n, n)
+        pairs = np.asarray(rows).reshape(2, -1).T  # (K, 2): context row, target row
+        pairs = pairs[(phrases < HOLD).any(1)[pairs].all(1)]
+        used, rows = np.unique(pairs, return_inverse=True)  # only the phrases a pair uses
+        return SongPhrases(name, phrases[used], np.asarray(rows, dtype=np.int64).reshape(-1, 2), key, shift)
 
 
-# --- Lakh MIDI and LLM-MIDI -----------------------------------------------------------------------
+class LakhPhrases(PhraseSource):
+    """The melody track of every MIDI file under `roots`, cut into fixed `phrase_bars` chunks on the
+    file's own 4/4 grid (the bar lines `midi_windows` uses); each chunk and the next form a pair.
+    Files are ordered by name (the md5 of a Lakh file) across roots."""
 
-def _melody_notes(score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(time, duration, pitch) ticks of the tracks `assign_roles` calls melody, merged."""
-    parts = [score.tracks[i].notes.numpy() for i in assign_roles(score)["melody"]]
-    if not parts:
-        raise MidiSkip("no_melody")
-    return tuple(np.concatenate([p[k] for p in parts]).astype(np.int64) for k in ("time", "duration", "pitch"))
+    name = "lmd"
 
-
-class LakhPhrases:
-    """The melody track of every MIDI file under `root`, cut into fixed `phrase_bars` spans on the
-    file's own 4/4 grid (the bar lines `midi_windows` uses); neighbouring spans with notes pair up."""
-
-    def __init__(self, root: str | os.PathLike, phrase_bars: int = 4, steps_per_quarter: int = 8,
-                 n_tokens: int = 128, max_files: int | None = None) -> None:
-        self.root = resolve_path(root)
-        self.phrase_bars, self.steps_per_quarter, self.n_tokens = phrase_bars, steps_per_quarter, n_tokens
+    def __init__(self, roots: str | os.PathLike | list, phrase_bars: int = 4, steps_per_quarter: int = 8,
+                 key_normalization: str = "profile", max_files: int | None = None) -> None:
+        super().__init__(phrase_bars, steps_per_quarter, key_normalization)
+        roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
+        self.roots = [resolve_path(r) for r in roots]
         self.max_files = max_files
-        self.skipped: Counter[str] = Counter()
 
     def files(self) -> list[Path]:
-        files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in (".mid", ".midi"))
+        files = sorted((p for root in self.roots for p in root.rglob("*") if p.suffix.lower() in (".mid", ".midi")),
+                       key=lambda p: (p.name, str(p)))
         return files[:self.max_files] if self.max_files is not None else files
 
     def params(self) -> dict:
-        return {"source": "lmd", "root": str(self.root), "phrase_bars": self.phrase_bars,
-                "steps_per_quarter": self.steps_per_quarter, "n_tokens": self.n_tokens}
+        return {**super().params(), "roots": [str(r) for r in self.roots]}
 
     def song(self, path: Path) -> SongPhrases:
         score = load_score(path)
-        phrase_ticks = 4 * self.phrase_bars * score.ticks_per_quarter
-        starts = midi_windows(score, phrase_ticks, score.ticks_per_quarter, meters=["4/4"]).starts  # the 4/4 grid
-        time, duration, pitch = _melody_notes(score)
-        tps = score.ticks_per_quarter / self.steps_per_quarter
-        phrase_steps = 4 * self.phrase_bars * self.steps_per_quarter
-        onset, steps = grid_notes(time, duration, tps)
-        origin = np.round(starts / tps).astype(np.int64)
-        phrases = _cut_phrases(onset, steps, pitch, [(o, o + phrase_steps) for o in origin.tolist()], self.n_tokens)
-        keep = _has_notes(phrases)
-        if not keep.any():
+        tpq = score.ticks_per_quarter
+        starts = midi_windows(score, 4 * self.phrase_bars * tpq, tpq, meters=["4/4"]).starts  # chunk starts, 4/4 grid
+        parts = [score.tracks[i].notes.numpy() for i in assign_roles(score)["melody"]]
+        if not parts:
             raise MidiSkip("no_melody")
-        row = np.cumsum(keep) - 1
-        follows = (starts[1:] - starts[:-1] == phrase_ticks) & keep[1:] & keep[:-1]
-        pairs = [(row[k], row[k + 1]) for k in np.flatnonzero(follows)]
-        return SongPhrases(path.stem, phrases[keep], np.array(pairs, dtype=np.int64).reshape(-1, 2))
+        time, duration, pitch = (np.concatenate([p[k] for p in parts]).astype(np.int64)
+                                 for k in ("time", "duration", "pitch"))
+        pitch, key, shift = self.normalise(score, pitch)
+        ticks_per_step = tpq / self.steps_per_quarter
+        onset, steps = grid_notes(time, duration, ticks_per_step)
+        origin = np.round(starts / ticks_per_step).astype(np.int64)
+        follows = origin[1:] - origin[:-1] == self.n_tokens  # neighbouring chunks of one 4/4 section
+        return self.cut_pairs(path.stem, onset, steps, pitch, origin[1:][follows], key, shift)
 
     def songs(self) -> list[SongPhrases]:
         self.skipped = Counter()
         return read_sources(self.files(), self.song, "lmd phrases", self.skipped)
 
 
-class LlmMidiPhrases:
-    """Each generated piece's melody: the first `context_bars` bars are the context, the next
-    `target_bars` bars the continuation. By default each is half the span of the run's constraint
-    set, up to the 4/4 bars a phrase of `n_tokens` holds (the paper's 4-bar pieces give 2 + 2 bars);
-    stated counts must fit in that span."""
+class LlmMidiPhrases(PhraseSource):
+    """Each generated piece's melody in fixed `phrase_bars` chunks of 4/4 from its start, over the
+    span of the run's constraint set; each chunk and the next form a pair (the paper's 4-bar pieces
+    at phrase_bars=2: one pair, 2 bars of context and 2 to complete). null phrase_bars: half the
+    span, at most 4 (llmusic.constraints.melody_phrase_bars). Pieces in another meter than 4/4 are
+    skipped (`not_4_4`): their bars would not be the test set's."""
 
-    def __init__(self, out_dir: str | os.PathLike, context_bars: int | None = None, target_bars: int | None = None,
-                 include_repaired: bool = True, steps_per_quarter: int = 8, n_tokens: int = 128) -> None:
+    name = "llm_midi"
+
+    def __init__(self, out_dir: str | os.PathLike, phrase_bars: int | None = None, steps_per_quarter: int = 8,
+                 key_normalization: str = "profile", include_repaired: bool = True,
+                 time_span_ticks: int | None = None, ticks_per_quarter: int | None = None) -> None:
         self.run = GenerateRun(resolve_path(out_dir))
-        self.out_dir = self.run.dir
-        constraints = self.run.constraints
-        span_bars = int(constraints.span_bars)
-        half = min(span_bars // 2, n_tokens // (4 * steps_per_quarter))
-        self.context_bars = half if context_bars is None else context_bars
-        self.target_bars = half if target_bars is None else target_bars
-        if self.context_bars + self.target_bars > span_bars:
-            raise ValueError(f"context_bars + target_bars = {self.context_bars} + {self.target_bars} exceed the "
-                             f"{span_bars} bars of constraint set {constraints.name!r} that {self.out_dir} was "
-                             "generated under: lower them, or leave them null (half the span each)")
+        self.run.check_time_span(time_span_ticks, ticks_per_quarter)
+        self.out_dir, constraints = self.run.dir, self.run.constraints
+        self.span_bars = int(constraints.time_span_ticks // (4 * constraints.ticks_per_quarter))  # bars of 4/4
+        if phrase_bars is None:
+            phrase_bars = melody_phrase_bars(constraints.time_span_ticks, constraints.ticks_per_quarter)
+        if 2 * int(phrase_bars) > self.span_bars:
+            raise ValueError(f"phrase_bars={phrase_bars} needs pieces of {2 * int(phrase_bars)} bars (a context and "
+                             f"its continuation), but {self.out_dir} was generated under constraint set "
+                             f"{constraints.name!r}, whose pieces span {self.span_bars} bars of 4/4: set "
+                             f"phrase_bars={self.span_bars // 2} for training AND test (the melody experiments' "
+                             "`phrase_bars`), or generate with constraints=paper_consistent for phrase_bars=4")
+        super().__init__(phrase_bars, steps_per_quarter, key_normalization)
         self.include_repaired = include_repaired
-        self.steps_per_quarter, self.n_tokens = steps_per_quarter, n_tokens
-        self.skipped: Counter[str] = Counter()
 
     def records(self) -> list[dict]:
         """Manifest records of the songs used (failed ones, and repaired ones if so asked, are not)."""
@@ -229,26 +204,21 @@ class LlmMidiPhrases:
         return self.run.files(self.records())
 
     def params(self) -> dict:
-        return {"source": "llm_midi", "out_dir": str(self.out_dir), "context_bars": self.context_bars,
-                "target_bars": self.target_bars, "include_repaired": self.include_repaired,
-                "steps_per_quarter": self.steps_per_quarter, "n_tokens": self.n_tokens}
+        return {**super().params(), "out_dir": str(self.out_dir), "include_repaired": self.include_repaired}
 
     def song(self, path: Path) -> SongPhrases:
+        score = load_score(path)
         try:
-            song = read_midi(path)
-        except Exception as err:  # symusic and the role check raise several types; all mean unreadable
+            song = score_to_song(score)
+        except Exception as err:  # the role check raises on a file write_midi did not write
             raise MidiSkip("unreadable", f"{path}: {type(err).__name__}: {err}") from err
+        if tuple(song.time_signature) != (4, 4):
+            raise MidiSkip("not_4_4")
         melody = song.tracks["melody"]
-        tps = song.ticks_per_quarter / self.steps_per_quarter
-        numerator, denominator = song.time_signature
-        bar = 4 * self.steps_per_quarter * numerator // denominator
-        onset, steps = grid_notes(melody[:, START], melody[:, DURATION], tps)
-        cut = self.context_bars * bar
-        bounds = [(0, cut), (cut, cut + self.target_bars * bar)]
-        phrases = _cut_phrases(onset, steps, melody[:, PITCH].astype(np.int64), bounds, self.n_tokens)
-        if not _has_notes(phrases).all():
-            raise MidiSkip("empty_phrase")
-        return SongPhrases(path.relative_to(self.out_dir).as_posix(), phrases, np.array([[0, 1]], dtype=np.int64))
+        pitch, key, shift = self.normalise(score, melody[:, PITCH].astype(np.int64))
+        onset, steps = grid_notes(melody[:, START], melody[:, DURATION], song.ticks_per_quarter / self.steps_per_quarter)
+        boundaries = self.n_tokens * np.arange(1, self.span_bars // self.phrase_bars)
+        return self.cut_pairs(path.relative_to(self.out_dir).as_posix(), onset, steps, pitch, boundaries, key, shift)
 
     def songs(self) -> list[SongPhrases]:
         usable, excluded = self.run.usable(self.include_repaired)

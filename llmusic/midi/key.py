@@ -7,9 +7,15 @@ different keys. Two ways to find a key:
   with the 24 rotations of the Krumhansl-Kessler major and minor profiles (Krumhansl 1990,
   Cognitive Foundations of Musical Pitch) and keep the best. Works on any notes; its known
   confusions are the relative and the dominant key.
-- `key_signature`: the file's first key-signature meta event (sharps/flats and major/minor).
-  Many sequencers write C major at tick 0 by default, so trust it only where a transcriber set it.
-Drums have no key: pass pitched notes only.
+- `key_signature`: the file's first key-signature meta event (sharps/flats and major/minor),
+  where it is trusted (`trusted_signature`), else the profile. Many sequencers write C major at
+  tick 0 by default, so a signature without sharps or flats is not trusted: of the 1,279 Lakh
+  files of the shared data with a signature, 904 have none and the profile agrees with only 196 of
+  them, against 279 of the 375 with sharps or flats; all 137 POP909 signatures are C major (13
+  agree). docs/melody.md has the command.
+`score_key` applies either to a MIDI file's pitched (non-drum) tracks; `none` finds no key.
+Relative keys share a signature and a shift (E major and C# minor both move down 4 semitones),
+so the mode only names the key.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ PROFILES = np.array([
     [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17],
 ])
 REFERENCE_TONIC = {"major": 0, "minor": 9}  # C major, A minor: no sharps or flats
+KEY_METHODS = ("none", "profile", "key_signature")  # how `score_key` finds a song's key
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,29 @@ def key_from_signature(score: symusic.Score) -> Key | None:
     mode = MODES[int(first.tonality) == 1]
     tonic = major_tonic if mode == "major" else (major_tonic + 9) % 12  # the relative minor
     return Key(tonic, mode, "key_signature")
+
+
+def trusted_signature(score: symusic.Score) -> Key | None:
+    """The file's first key signature when it has sharps or flats; None without one, or when it is
+    C major / A minor (no accidentals: the default many sequencers write whatever the music)."""
+    key = key_from_signature(score)
+    return key if key is not None and key.shift_to_reference() != 0 else None
+
+
+def score_key(score: symusic.Score, method: str) -> Key | None:
+    """The key of a file's pitched (non-drum) notes by `method` (one of KEY_METHODS): `none` -> None;
+    `profile` -> `estimate_key` weighted by duration; `key_signature` -> `trusted_signature`, else
+    the profile (the returned Key's `method` says which one it came from)."""
+    if method not in KEY_METHODS:
+        raise ValueError(f"key method must be one of {KEY_METHODS}, got {method!r}")
+    if method == "none":
+        return None
+    if method == "key_signature" and (key := trusted_signature(score)) is not None:
+        return key
+    notes = [t.notes.numpy() for t in score.tracks if not t.is_drum and len(t.notes)]
+    if not notes:
+        return None
+    return estimate_key(np.concatenate([n["pitch"] for n in notes]), np.concatenate([n["duration"] for n in notes]))
 
 
 def fit_shift(shift: int, pitch: np.ndarray) -> int:

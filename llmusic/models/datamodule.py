@@ -4,7 +4,9 @@ The train and test sets are chosen separately (the paper trains on LLM-MIDI and 
 music); the validation set is carved from the train set by song, so no song's windows or phrases
 land on both sides. `balance=True` draws training windows with weights that give every class (for
 multi-label data: every label set) the same share of an epoch: mapping Pop, Rock, Metal and Punk
-all to Pop_Rock gives that class 4 of the paper's 12 mapped genres.
+all to Pop_Rock gives that class 4 of the paper's 12 mapped genres. Melody data sets must frame
+their phrases alike (`framing`: bars, grid, tokens): a model is never tested on phrases of another
+length than it was trained on.
 """
 
 from __future__ import annotations
@@ -36,6 +38,22 @@ def class_balanced_weights(song_labels: np.ndarray, song_ids: np.ndarray) -> np.
     return 1.0 / np.bincount(window_group)[window_group]
 
 
+PHRASE_FACTS = ("source", "phrase_bars", "steps_per_quarter", "n_tokens", "key_normalization", "keys_found_by")
+
+
+def check_framing(train: dict | None, test: dict | None) -> None:
+    """Stops a run whose melody phrases differ in length or grid between training and test."""
+    if train is None or test is None or train == test:
+        return
+    raise ValueError(
+        f"train phrases ({train}) and test phrases ({test}) differ: a model must be tested on phrases of "
+        "the length and grid it was trained on, and nothing is padded to hide it. Set `phrase_bars` (the melody "
+        "experiments hand it to data.train.source.phrase_bars and data.test.pairs.source.phrase_bars) and "
+        "keep data.train.source.steps_per_quarter = data.test.pairs.source.steps_per_quarter. An LLM-MIDI run "
+        "made with constraints=paper spans 4 bars (phrase_bars=2 for training and test); generate with "
+        "constraints=paper_consistent for phrase_bars=4")
+
+
 class TrainTestData(L.LightningDataModule):
     def __init__(self, train: Dataset, test: Dataset, val_fraction: float = 0.1, batch_size: int = 64,
                  test_batch_size: int | None = None, num_workers: int = 0, seed: int = 0,
@@ -49,6 +67,7 @@ class TrainTestData(L.LightningDataModule):
                              "learn classes outside its head; keep_unscored is for test sets")
         if balance and not hasattr(train, "song_labels"):
             raise ValueError(f"balance=true needs a classification training set, got {type(train).__name__}")
+        check_framing(getattr(train, "framing", None), getattr(test, "framing", None))
         self.train_full, self.test = train, test
         self.balance, self.seed = balance, seed
         self.batch_size = batch_size
@@ -64,6 +83,8 @@ class TrainTestData(L.LightningDataModule):
             if getattr(self.test, "unscored_classes", None):
                 kwargs["unscored_classes"] = list(self.test.unscored_classes)
             return kwargs
+        if getattr(self.train_full, "framing", None) is not None:
+            return {"framing": dict(self.train_full.framing)}
         return {}
 
     def describe(self) -> dict:
@@ -79,6 +100,9 @@ class TrainTestData(L.LightningDataModule):
         for name, ds in (("train", self.train_full), ("test", self.test)):
             if getattr(ds, "skipped", None):
                 out[name]["skipped"] = dict(ds.skipped)
+            if getattr(ds, "framing", None) is not None and hasattr(ds, "summary"):  # melody phrases
+                summary = ds.summary()
+                out[name]["phrases"] = {k: summary[k] for k in PHRASE_FACTS if k in summary}
         if hasattr(self.test, "meter_counts"):
             out["test"]["meters"] = self.test.meter_counts()
             out["test"]["coverage"] = self.test.coverage()

@@ -8,6 +8,10 @@ llmusic.eval.ranking; `scoring` picks which):
 - `pmi`: that likelihood minus the candidate's likelihood given an empty (all-PAD) context, i.e.
   how much the context raises it. Plain likelihood mostly ranks candidates by their own prior
   (long held notes and common pitches are likely after any context); pmi removes that prior.
+The paper says only "cosine similarity"; greedy continuation and mean-pooled encoder states are
+our reading of it, one of several (docs/melody.md). Beside the model's scorings every test reports
+the non-learned baselines of llmusic.eval.melody_baselines on the same queries, and each scoring's
+verdict against chance and the best of them (llmusic.eval.ranking.rankings_report).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from llmusic.eval.ranking import ranking_report, true_ranks
+from llmusic.eval.melody_baselines import baseline_scores
+from llmusic.eval.ranking import rankings_report
+from llmusic.midi.phrase import HOLD
 from llmusic.models.melody_transformer import MelodyTransformer, MelodyTransformerConfig
 
 SCORINGS = ("cosine", "likelihood", "pmi")
@@ -29,11 +35,12 @@ SCORINGS = ("cosine", "likelihood", "pmi")
 
 class LitCompletion(L.LightningModule):
     def __init__(self, net: dict, optimizer: Callable[..., torch.optim.Optimizer],
-                 scoring: tuple[str, ...] = SCORINGS, score_memory_mb: int = 64) -> None:
+                 scoring: tuple[str, ...] = SCORINGS, score_memory_mb: int = 64, framing: dict | None = None) -> None:
         """`net`: MelodyTransformerConfig fields; `optimizer`: params -> optimizer (kept out of the
         checkpoint's hyperparameters, see LitClassifier); `scoring`: a subset of SCORINGS;
         `score_memory_mb`: about how much memory one scoring pass may take (it sets how many
-        sequences are decoded at once, not the scores)."""
+        sequences are decoded at once, not the scores); `framing`: the data's phrases (n_tokens,
+        steps_per_quarter; from TrainTestData.model_kwargs), None for 4 bars of 32nd notes."""
         super().__init__()
         unknown = set(scoring) - set(SCORINGS)
         if unknown or not scoring:
@@ -42,6 +49,11 @@ class LitCompletion(L.LightningModule):
         self.optimizer = optimizer
         self.scoring, self.score_memory_mb = tuple(scoring), score_memory_mb
         self.net = MelodyTransformer(MelodyTransformerConfig(**net))
+        framing = framing or {"n_tokens": 128, "steps_per_quarter": 8}
+        if framing["n_tokens"] > self.net.config.max_len:
+            raise ValueError(f"phrases of {framing['n_tokens']} tokens do not fit the model's "
+                             f"max_len={self.net.config.max_len}: set model.net.max_len={framing['n_tokens']}")
+        self.steps_per_bar = 4 * int(framing["steps_per_quarter"])  # for the rhythm baseline
         self._test_batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.test_results: dict = {}
         self._items: dict[str, np.ndarray] = {}
@@ -150,18 +162,18 @@ class LitCompletion(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         context, candidates, true_index = (torch.cat(parts) for parts in zip(*self._test_batches))
         self._test_batches.clear()
-        scores = {name: s.float().cpu() for name, s in self.score_candidates(context, candidates).items()}
-        true_index = true_index.cpu()
+        model = {name: s.float().cpu() for name, s in self.score_candidates(context, candidates).items()}
+        baselines = {name: torch.from_numpy(s) for name, s in baseline_scores(
+            context.cpu().numpy(), candidates.cpu().numpy(), HOLD, self.steps_per_bar).items()}
+        self.test_results, ranks = rankings_report(model, baselines, true_index.cpu())
         # Per-query ranks of the true candidate, kept for paired comparisons (predictions.npz).
-        self._items = {"query_id": np.arange(len(true_index))} | {
-            f"rank__{name}": true_ranks(s, true_index).numpy() for name, s in scores.items()}
-        self.test_results = {name: ranking_report(s, true_index) for name, s in scores.items()}
-        for method, report in self.test_results.items():
-            self.log(f"test/{method}_map", report["map"]["value"])
+        self._items = {"query_id": np.arange(len(true_index))} | {f"rank__{name}": r for name, r in ranks.items()}
+        for method in self.scoring:
+            self.log(f"test/{method}_map", self.test_results[method]["map"]["value"])
 
     def save_artifacts(self, out_dir: Path) -> list[Path]:
-        """The last test's per-query outcomes as predictions.npz: query_id and, per scoring, the
-        1-based rank of the true candidate (`rank__<scoring>`; its reciprocal is the query's AP)."""
+        """The last test's per-query outcomes as predictions.npz: query_id and, per model scoring and
+        baseline, the 1-based rank of the true candidate (`rank__<name>`; its reciprocal is the query's AP)."""
         path = Path(out_dir) / "predictions.npz"
         np.savez_compressed(path, **self._items)
         return [path]
