@@ -58,6 +58,11 @@ def test_a_reply_cache_entry_with_one_flipped_digit_is_dropped_and_asked_again(t
         assert f"reply cache entry {where} is damaged (its bytes do not match their checksum)" in caplog.text
         assert again["cache_hits"] == SONGS - 1 and again["cache_repairs"] == 1
         assert list(again["cache_damaged"].values()) == [f"{where}: its bytes do not match their checksum"]
+        # Shards written in the same second sort by a random suffix: put the whole copy first, so the
+        # damaged line is read after it (it used to drop the whole copy, and the reply was paid again).
+        damaged_shard = Path(where.rsplit(":", 1)[0])
+        [newer] = [p for p in (tmp_path / "cache").glob("*.jsonl") if p != damaged_shard]
+        newer.rename(newer.with_name("00000000-" + newer.name))
         third = run(server, tmp_path)  # the repaired entry is whole, in a newer shard
         assert server.paid == SONGS + 1 and third["cache_hits"] == SONGS and third["cache_repairs"] == 0
         assert third["valid"] == first["valid"] == SONGS

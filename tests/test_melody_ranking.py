@@ -97,7 +97,8 @@ def pop909_queries(shared_data):
     """The demo's first 12 POP909 queries, with two edge cases: an empty (all-PAD) context and a
     candidate cut short (a PAD tail); the first query repeated, so contexts and pairs repeat."""
     queries = build_dataset("melody_pop909")
-    context, candidates = torch.as_tensor(queries.context[:12]), torch.as_tensor(queries.candidates[:12])
+    # Stored as bytes (llmusic.data.phrases.TOKEN_DTYPE); items are int64 tokens, as the data set yields them.
+    context, candidates = (torch.as_tensor(a, dtype=torch.long) for a in (queries.context[:12], queries.candidates[:12]))
     context[5], candidates[3, 7, 90:] = PAD, PAD
     context[11], candidates[11] = context[0], candidates[0]
     return context, candidates

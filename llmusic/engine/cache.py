@@ -103,7 +103,9 @@ class ReplyCache:
         key, rest = line[:KEY_LEN], line[KEY_LEN + 1:-1]
         name = key.decode("ascii", "replace")
         if _CHECKED.match(rest) and entry_check(key, rest[CHECK_LEN + 1:]) != rest[:CHECK_LEN]:
-            self._drop(name, f"{shard}:{lineno}", "its bytes do not match their checksum")
+            # Shards of one second sort by a random suffix: a whole copy read first stands.
+            if name not in self._index:
+                self._drop(name, f"{shard}:{lineno}", "its bytes do not match their checksum")
             return
         self._index[name] = (shard, offset, lineno)
         self.damaged.pop(name, None)  # a later whole copy of the entry replaces a damaged one
