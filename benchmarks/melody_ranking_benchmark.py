@@ -75,8 +75,9 @@ def weights(checkpoint: Path | None) -> dict[str, torch.Tensor]:
 
 def score(code: Path, folder: Path, batch: int, net: dict, name: str) -> dict:
     out = subprocess.run([sys.executable, "-c", WORKER, str(folder), str(batch), json.dumps(net), name],
-                         cwd=code, check=True, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(code)})
+                         cwd=code, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(code)})
+    if out.returncode:
+        raise RuntimeError(f"the {name} scoring process failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -97,7 +98,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ranking_bench_") as tmp:
         folder, earlier = Path(tmp), Path(tmp) / "earlier"
         earlier.mkdir()
-        np.savez(folder / "queries.npz", context=context, candidates=candidates)
+        # int64, as the data set's items are (its stored queries are uint8; the earlier code embeds them as given)
+        np.savez(folder / "queries.npz", context=np.asarray(context, np.int64), candidates=np.asarray(candidates, np.int64))
         torch.save(state, folder / "weights.pt")
         archive = subprocess.run(["git", "archive", args.baseline, "llmusic"], cwd=REPO_ROOT, check=True,
                                  capture_output=True).stdout
