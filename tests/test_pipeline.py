@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from rich.console import Console
 
@@ -198,8 +199,9 @@ def test_saved_sweeps_compose(sweep, key, values, compose):
     cfg = compose("pipeline", f"sweep={sweep}", hydra=True)
     assert cfg.hydra.sweeper.params[key] == values
     assert cfg.sweep_name == sweep
-    for value in values.split(","):  # every swept option is a real config
-        compose("pipeline", f"sweep={sweep}", f"{key}={value}")
+    for value in values.split(","):  # every swept option is a real config that generate accepts
+        cell = compose("pipeline", f"sweep={sweep}", f"{key}={value}")
+        instantiate(cell.prompt).check(instantiate(cell.constraints))  # generate's start-up check
 
 
 @pytest.mark.parametrize("preset, size, scale, mode", [

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import llmusic.config
@@ -47,7 +48,9 @@ def test_every_table_composes_and_its_cells_train_its_rows(name, compose):
     table = tb.table_config(name)
     assert table.title and table.seeds and 0 <= table.tolerance
     for cell, overrides in table.cells.items():
-        students = compose("pipeline", *overrides).students
+        cfg = compose("pipeline", *overrides)
+        instantiate(cfg.prompt).check(instantiate(cfg.constraints))  # generate would not refuse the cell
+        students = cfg.students
         trained = {s for s, spec in students.items() if spec is not None}
         assert set(table.rows) <= trained, (cell, set(table.rows) - trained)
     assert set(table.paper) <= set(table.rows)
