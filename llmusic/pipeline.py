@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmusic.config import compose_config, finished_with, resolve_path, user_errors_exit
+from llmusic.eval.melody_baselines import BASELINES
 from llmusic.eval.paper_numbers import numbers_for
 from llmusic.files import DamagedFile, read_json, write_json_atomic
 from llmusic.generate import generate
@@ -234,8 +235,9 @@ def print_cell(cell: dict, console: Console | None = None) -> None:
     cost = "n/a" if gen["cost_usd"] is None else f"${gen['cost_usd']:.2f}"
     table = Table(title=f"{' '.join(f'{k}={v}' for k, v in cell['choices'].items())}: "
                         f"{gen['songs']} songs, valid {gen['valid_rate']:.1%}, {gen['requests']} requests, cost {cost}")
-    for column in ("student", "test data", "metric", "this run [95% CI]", "majority", "chance", "paper", "note"):
-        table.add_column(column, justify="right" if column in ("majority", "chance", "paper") else "left")
+    numeric = ("majority", "chance", "best non-learned", "paper")
+    for column in ("student", "test data", "metric", "this run [95% CI]", *numeric, "note"):
+        table.add_column(column, justify="right" if column in numeric else "left")
     for name, student in cell["students"].items():
         for metric in student["headline"]:
             result = student["test"].get(metric)
@@ -245,13 +247,25 @@ def print_cell(cell: dict, console: Console | None = None) -> None:
             interval = result.get("interval")
             value = fmt_cell(result["value"]) + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
             table.add_row(name, student["test_data"], metric, value, fmt_cell(result.get("majority")),
-                          fmt_cell(result["chance"]), fmt_cell(paper.get("value")), result_note(result))
+                          fmt_cell(result["chance"]), best_non_learned(student["test"], metric),
+                          fmt_cell(paper.get("value")), result_note(result))
     console.print(table)
     rows = {p["row"] for s in cell["students"].values() for p in s["paper"].values()}
     if rows:
         console.print(f"paper: {'; '.join(sorted(rows))} (llmusic.eval.paper_numbers has the sources)")
     if any(s["test_data"] != "real" for s in cell["students"].values()):
         console.print("held-out generated songs stand in for missing real data: see the hints above and docs/data.md")
+
+
+def best_non_learned(test: dict[str, dict], metric: str) -> str:
+    """The best non-learned ranking baseline (llmusic.eval.melody_baselines) on the same queries as a
+    ranking metric ("cosine/map" -> the highest "<baseline>/map"), with its name; "-" where none ran."""
+    name = metric.rsplit("/", 1)[-1]
+    scores = {b: test[f"{b}/{name}"]["value"] for b in BASELINES if f"{b}/{name}" in test}
+    if not scores or name == "mean_rank":
+        return "-"
+    best = max(scores, key=scores.get)
+    return f"{fmt_cell(scores[best])} ({best})"
 
 
 def result_note(result: dict) -> str:

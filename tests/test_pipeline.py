@@ -102,10 +102,21 @@ def test_results_table_shows_both_baselines_and_the_headline(cell):
     console = Console(record=True, width=300)
     pl.print_cell(record, console)
     text = console.export_text()
-    assert all(column in text for column in ("this run", "95% CI", "majority", "chance", "paper", "note"))
+    assert all(column in text for column in ("this run", "95% CI", "majority", "chance", "best non-learned", "paper",
+                                             "note"))
     rows = [line for line in text.splitlines() if "/f1_" in line]
     assert len(rows) == 8  # genre and style: micro- and macro-F1, closed and open, each with both baselines
     assert "headline (skewed:" in text  # the 24-song run is tested on the real, skewed TOP-MAGD files
+
+
+def test_ranking_rows_stand_beside_the_best_non_learned_baseline_of_their_metric():
+    test = {"cosine/map": {"value": 0.1, "chance": 0.09}, "cosine/mean_rank": {"value": 20.0, "chance": 25.5},
+            "rhythm_cosine/map": {"value": 0.5, "chance": 0.09}, "combined_z/map": {"value": 0.475, "chance": 0.09},
+            "combined_z/hits@1": {"value": 0.34, "chance": 0.02}, "combined_z/mean_rank": {"value": 5.0, "chance": 25.5}}
+    assert pl.best_non_learned(test, "cosine/map") == "0.500 (rhythm_cosine)"
+    assert pl.best_non_learned(test, "cosine/hits@1") == "0.340 (combined_z)"
+    assert pl.best_non_learned(test, "cosine/mean_rank") == "-"  # lower is better: no "best" by max
+    assert pl.best_non_learned(test, "song/f1_micro") == "-"  # classification: the feature student is its own row
 
 
 def test_rerun_of_a_finished_cell_does_no_work(cell, in_workdir, monkeypatch):
