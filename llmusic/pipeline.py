@@ -261,11 +261,8 @@ def best_non_learned(test: dict[str, dict], metric: str) -> str:
     """The best non-learned ranking baseline (llmusic.eval.melody_baselines) on the same queries as a
     ranking metric ("cosine/map" -> the highest "<baseline>/map"), with its name; "-" where none ran."""
     name = metric.rsplit("/", 1)[-1]
-    scores = {b: test[f"{b}/{name}"]["value"] for b in BASELINES if f"{b}/{name}" in test}
-    if not scores or name == "mean_rank":
-        return "-"
-    best = max(scores, key=scores.get)
-    return f"{fmt_cell(scores[best])} ({best})"
+    scores = {test[f"{b}/{name}"]["value"]: b for b in BASELINES if f"{b}/{name}" in test and name != "mean_rank"}
+    return f"{fmt_cell(max(scores))} ({scores[max(scores)]})" if scores else "-"
 
 
 def result_note(result: dict) -> str:

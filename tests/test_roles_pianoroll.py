@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import symusic
 
-from llmusic.midi import MidiSkip, assign_roles, load_score, midi_windows, song_pianoroll, write_midi
+from llmusic.midi import (MidiSkip, assign_roles, load_score, midi_windows, song_pianoroll, spread_per_owner,
+                          write_midi)
 from llmusic.midi.synthetic import random_song
 from llmusic.song import TRACKS, Song
 from tests.helpers import constraint_set
@@ -327,3 +328,26 @@ def test_real_files_windows_grid(lmd_scores, time_span_ticks, steps):
     scores = list(lmd_scores.values())[::10]  # every 10th file keeps the grid quick
     windowed = [check_windows(score, time_span_ticks, steps)[0] for score in scores]
     assert sum(n > 0 for n in windowed) >= 0.8 * len(scores)
+
+
+@pytest.mark.parametrize("limit", [None, 1, 2, 3, 7, 50])
+@pytest.mark.parametrize("in_runs", [True, False])
+def test_spread_per_owner_keeps_at_most_limit_windows_evenly_from_first_to_last(limit, in_runs):
+    rng = np.random.default_rng(limit or 0)
+    owner = np.repeat(rng.permutation(12), rng.integers(1, 40, size=12))  # songs of 1-39 windows, in runs
+    if not in_runs:
+        owner = rng.permutation(owner)
+    expected = []  # per owner in ascending order: its windows in order, thinned by an even linspace
+    for song in np.unique(owner):
+        mine = np.flatnonzero(owner == song)
+        if limit is not None and len(mine) > limit:
+            mine = mine[np.linspace(0, len(mine) - 1, limit).round().astype(np.int64)]
+        expected.append(mine)
+    got = spread_per_owner(owner, limit)
+    assert np.array_equal(got, np.concatenate(expected))
+    if limit is not None:
+        assert np.bincount(owner[got]).max() <= limit
+        for song in np.unique(owner):  # each owner's first window is kept, and from 2 on its last
+            mine = np.flatnonzero(owner == song)
+            assert {mine[0], mine[-1] if limit > 1 else mine[0]} <= set(got.tolist())
+    assert len(spread_per_owner(np.array([], dtype=np.int64), limit)) == 0

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from llmusic.data.cache import ArrayCache, fingerprint
 from llmusic.data.roll_store import SparseWindows, nonzero_bytes, stored
-from llmusic.midi import MidiSkip, Windows, load_score, midi_windows
+from llmusic.midi import MidiSkip, Windows, load_score, midi_windows, spread_per_owner
 from llmusic.midi.features import FEATURE_NAMES, window_features
 from llmusic.midi.io import MAX_NOTES_PER_FILE
 from llmusic.midi.meter import ANY, allowed_meters
@@ -217,7 +217,7 @@ class RollDataset(Dataset):
         song_of_window = song_of_path[arrays["owner"]]
         windows = np.flatnonzero(song_of_window >= 0)
         if self.max_windows_per_song is not None:
-            windows = self._thin(windows, song_of_window[windows], self.max_windows_per_song)
+            windows = windows[spread_per_owner(song_of_window[windows], self.max_windows_per_song)]
         if self.inputs == "features":
             self.features = arrays["features"][windows]
         else:
@@ -240,16 +240,6 @@ class RollDataset(Dataset):
         """A song's stratum is its set of classes, as MusicBERT's StratifiedKFold over the
         '+'-joined label set (single-label: the label)."""
         return ["+".join(columns[k] for k in np.flatnonzero(row)) for row in target]
-
-    @staticmethod
-    def _thin(windows: np.ndarray, owners: np.ndarray, limit: int) -> np.ndarray:
-        keep = []
-        for song in np.unique(owners):
-            mine = windows[owners == song]
-            if len(mine) > limit:
-                mine = mine[np.linspace(0, len(mine) - 1, limit).round().astype(np.int64)]
-            keep.append(mine)
-        return np.concatenate(keep) if keep else windows
 
     def __len__(self) -> int:
         return len(self.song_ids)

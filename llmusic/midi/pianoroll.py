@@ -139,3 +139,18 @@ def midi_windows(score: symusic.Score, time_span_ticks: int, ticks_per_quarter: 
     if not rolls:
         raise MidiSkip("no_grid" if allowed is None else "meter_excluded")
     return Windows(np.stack(rolls), starts[kept], [names[k] for k in kept])
+
+
+def spread_per_owner(owner: np.ndarray, limit: int | None) -> np.ndarray:
+    """Indices of at most `limit` windows per owner (a song, a file), spread evenly from each
+    owner's first window to its last, grouped by owner in ascending order (stable within one)."""
+    order = np.argsort(owner, kind="stable")
+    if limit is None or len(owner) == 0:
+        return order
+    runs = owner[order]
+    starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]])
+    lengths = np.diff(np.r_[starts, len(runs)])
+    take = np.minimum(lengths, limit)
+    step = np.repeat((lengths - 1) / np.maximum(take - 1, 1), take)
+    k = np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take)  # 0, 1, ... within each owner
+    return order[np.repeat(starts, take) + np.round(k * step).astype(np.int64)]

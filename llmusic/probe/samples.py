@@ -18,7 +18,7 @@ import numpy as np
 
 from llmusic.data.lmd import as_list, load_label_maps
 from llmusic.data.lmd import find_midi_by_md5
-from llmusic.midi import MidiSkip, load_score, score_to_song
+from llmusic.midi import MidiSkip, load_score, score_to_song, spread_per_owner
 from llmusic.midi.features import FEATURE_NAMES, files_features, song_features
 from llmusic.run_dir import GenerateRun
 
@@ -132,24 +132,12 @@ def real_features(roots: Sequence[str | os.PathLike], labels: str | os.PathLike 
     skipped["sampled_out"] = len(md5s) - len(chosen)
     found = files_features([files[md5s[i]] for i in chosen], time_span_ticks, ticks_per_quarter, workers=workers)
     skipped.update(found.skipped())
-    windows = _spread(found.owner, windows_per_song)
+    windows = spread_per_owner(found.owner, windows_per_song)
     owner = found.owner[windows]
     index = {c: k for k, c in enumerate(classes)}
     group = np.asarray([index[classes_of[i]] for i in chosen], dtype=np.int64)[owner]
     song = np.asarray([f"real:{md5s[i]}" for i in chosen], dtype=object)[owner]
     return FeatureSet(found.features[windows], song, group, list(classes), {k: v for k, v in skipped.items() if v})
-
-
-def _spread(owner: np.ndarray, limit: int | None) -> np.ndarray:
-    """Indices of at most `limit` windows per owner (owners in runs), spread evenly over each run."""
-    if limit is None or len(owner) == 0:
-        return np.arange(len(owner))
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    lengths = np.diff(np.r_[starts, len(owner)])
-    take = np.minimum(lengths, limit)
-    step = np.repeat((lengths - 1) / np.maximum(take - 1, 1), take)  # evenly from the first to the last window
-    k = np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take)
-    return np.repeat(starts, take) + np.round(k * step).astype(np.int64)
 
 
 def halves(songs: FeatureSet, seed: int = 0) -> tuple[FeatureSet, FeatureSet]:
