@@ -27,8 +27,9 @@ def plot_table(title: str, numbers: Sequence[Mapping], paper: Mapping[str, Seque
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(groups)), layout="constrained")
     for yi, ((_, student, metric), group) in zip(y, groups.items()):
         values = [n["value"] for n in group]
-        spread = [[np.mean(values) - min(values)], [max(values) - np.mean(values)]]
-        ax.barh(yi, np.mean(values), xerr=spread if len(values) > 1 else None, color="tab:blue", height=0.6)
+        mean = np.mean(values)  # of equal values it may differ from them in the last bit: clip the bar
+        spread = [[max(mean - min(values), 0.0)], [max(max(values) - mean, 0.0)]]
+        ax.barh(yi, mean, xerr=spread if len(values) > 1 else None, color="tab:blue", height=0.6)
         for key, colour in (("majority", "tab:red"), ("chance", "black")):
             if group[0][key] is not None:
                 ax.plot(group[0][key], yi, marker="|", markersize=14, color=colour, mew=2)

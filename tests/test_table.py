@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 import llmusic.config
 import llmusic.table as tb
 from llmusic.table_numbers import cell_numbers, differences
+from llmusic.table_plot import plot_table
 from llmusic.table_rerun import moved, rerun_table
 from tests.helpers import PIPELINE_TINY
 
@@ -176,3 +177,12 @@ def test_committed_table_points_to_the_configs_and_metrics_behind_every_number()
     assert numbers == manifest["numbers"] and len(numbers) == 16
     rerun = json.loads((out / "rerun/rerun.json").read_text())
     assert rerun["tolerance"] == 0 and rerun["differences"] and not any(d["flagged"] for d in rerun["differences"])
+
+
+def test_table_picture_of_seeds_that_agree_exactly(tmp_path):
+    """A control that scores the same on every seed (the mean of three 0.1s is not 0.1 in floating
+    point) still draws: its spread is zero, not a negative error bar matplotlib refuses."""
+    numbers = [{"cell": "c", "student": "genre_shuffled_labels", "metric": "song/f1_micro", "value": 0.1,
+                "majority": 0.1, "chance": 0.05, "experiment": "genre_llm_to_topmagd", "seed": k} for k in range(3)]
+    plot_table("agreeing seeds", numbers, {}, tmp_path / "table.png")
+    assert (tmp_path / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
