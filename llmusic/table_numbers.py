@@ -27,6 +27,8 @@ CSV_COLUMNS = (*NUMBER_KEY, "experiment", "test_data", *COMPARED)
 def test_items(student: Mapping) -> int | None:
     """The test set's size: songs (classification) or queries (melody completion)."""
     test = student.get("data", {}).get("test", {})
+    if "phrases" in test:  # melody completion: one query per test pair, several per song
+        return test.get("samples")
     return test.get("songs", test.get("samples"))
 
 

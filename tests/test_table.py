@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 import llmusic.config
 import llmusic.table as tb
-from llmusic.table_numbers import cell_numbers, differences
+from llmusic.table_numbers import cell_numbers, differences, test_items
 from llmusic.table_plot import plot_table
 from llmusic.table_rerun import moved, rerun_table
 from tests.helpers import PIPELINE_TINY
@@ -186,3 +186,9 @@ def test_table_picture_of_seeds_that_agree_exactly(tmp_path):
                 "majority": 0.1, "chance": 0.05, "experiment": "genre_llm_to_topmagd", "seed": k} for k in range(3)]
     plot_table("agreeing seeds", numbers, {}, tmp_path / "table.png")
     assert (tmp_path / "table.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_test_items_are_songs_for_classification_and_queries_for_melody_completion():
+    classification = {"data": {"test": {"samples": 4336, "songs": 1084}}}
+    melody = {"data": {"test": {"samples": 613, "songs": 90, "phrases": {"phrase_bars": 2}}}}
+    assert (test_items(classification), test_items(melody)) == (1084, 613)
