@@ -17,7 +17,8 @@ from omegaconf import OmegaConf
 
 import llmusic.config
 import llmusic.table as tb
-from llmusic.table_numbers import cell_numbers, differences, test_items
+from llmusic.table_numbers import cell_numbers, differences
+from llmusic.table_numbers import test_items as size_of_test_set
 from llmusic.table_plot import plot_table
 from llmusic.table_rerun import moved, rerun_table
 from tests.helpers import PIPELINE_TINY
@@ -191,4 +192,4 @@ def test_table_picture_of_seeds_that_agree_exactly(tmp_path):
 def test_test_items_are_songs_for_classification_and_queries_for_melody_completion():
     classification = {"data": {"test": {"samples": 4336, "songs": 1084}}}
     melody = {"data": {"test": {"samples": 613, "songs": 90, "phrases": {"phrase_bars": 2}}}}
-    assert (test_items(classification), test_items(melody)) == (1084, 613)
+    assert (size_of_test_set(classification), size_of_test_set(melody)) == (1084, 613)
