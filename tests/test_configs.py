@@ -47,6 +47,17 @@ def test_every_student_and_its_fallback_compose_with_its_overrides(overrides, co
         assert all(OmegaConf.select(real, key) for key in spec.real_data), spec.real_data
 
 
+@pytest.mark.parametrize("constraints, bars", [("paper", 2), ("paper_consistent", 4)])
+def test_supervised_reference_ranks_the_phrases_the_llm_trained_student_ranks(constraints, bars, compose, tmp_path):
+    """students=melody_reference: both melody students test on phrases of the N bars of the cell's
+    constraint set, so the table's two rows rank the same candidate lists."""
+    cfg = compose("pipeline", "students=melody_reference", f"constraints={constraints}", "prompt=paper_structured")
+    tested = {name: pl.train_config(cfg, name, [f"experiment={spec.experiment}", *spec.overrides], tmp_path,
+                                    tmp_path).data.test.pairs.source.phrase_bars
+              for name, spec in cfg.students.items() if spec is not None}
+    assert tested == {"melody": bars, "melody_supervised": bars}
+
+
 @pytest.mark.parametrize("scale, max_epochs", [("small", 3), ("paper", 20)])
 def test_pipeline_scale_is_the_students_scale(scale, max_epochs, compose, tmp_path):
     """`python -m llmusic.pipeline scale=small`: the students' training budget, handed to every student."""
