@@ -7,6 +7,7 @@ best checkpoint. See conf/train.yaml for the config groups and experiments/READM
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def variant(cfg: DictConfig) -> dict:
 def train(cfg: DictConfig) -> dict:
     """Fit on cfg.data.train (validation carved by song), test the best checkpoint on
     cfg.data.test; write config.yaml, metrics.json and artefacts to cfg.paths.output_dir."""
+    try:
+        return fit_and_test(cfg)
+    finally:
+        # The trainer, module and data of a run hold one another in reference cycles, which Python
+        # frees only at a full collection: without one, runs made one after another in a process
+        # (a sweep, a pipeline cell's students) kept every earlier run's data (2.1 GB against 1.4 GB
+        # for a cell of four genre students).
+        gc.collect()
+
+
+def fit_and_test(cfg: DictConfig) -> dict:
     check_no_secrets(cfg)  # a run composed without the command line (a pipeline cell's) has no Hydra callback
     check_protocol(cfg)
     out_dir = Path(cfg.paths.output_dir)

@@ -5,6 +5,7 @@ fallback, and the table over a 2-cell multirun."""
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import math
 import os
@@ -112,11 +113,29 @@ def test_results_table_shows_both_baselines_and_the_headline(cell):
 def test_ranking_rows_stand_beside_the_best_non_learned_baseline_of_their_metric():
     test = {"cosine/map": {"value": 0.1, "chance": 0.09}, "cosine/mean_rank": {"value": 20.0, "chance": 25.5},
             "rhythm_cosine/map": {"value": 0.5, "chance": 0.09}, "combined_z/map": {"value": 0.475, "chance": 0.09},
-            "combined_z/hits@1": {"value": 0.34, "chance": 0.02}, "combined_z/mean_rank": {"value": 5.0, "chance": 25.5}}
+            "combined_z/hits@1": {"value": 0.34, "chance": 0.02},
+            "combined_z/mean_rank": {"value": 5.0, "chance": 25.5}}
     assert pl.best_non_learned(test, "cosine/map") == "0.500 (rhythm_cosine)"
     assert pl.best_non_learned(test, "cosine/hits@1") == "0.340 (combined_z)"
     assert pl.best_non_learned(test, "cosine/mean_rank") == "-"  # lower is better: no "best" by max
     assert pl.best_non_learned(test, "song/f1_micro") == "-"  # classification: the feature student is its own row
+
+
+def test_a_finished_students_data_and_model_are_freed(in_workdir):
+    """Students run one after another in one process (and a sweep's cells too): what a student built
+    must not outlive it, or a table's process grows by every student's data. With the garbage
+    collector off, only what the pipeline frees itself is freed."""
+    import lightning as L
+
+    cfg = compose_pipeline([f"out_dir={in_workdir / 'freed'}", "students.style=null", "students.melody=null"])
+    gc.collect()
+    gc.disable()
+    try:
+        pl.pipeline(cfg)
+        left = [type(o).__name__ for o in gc.get_objects() if isinstance(o, (L.LightningModule, L.LightningDataModule))]
+    finally:
+        gc.enable()
+    assert not left
 
 
 def test_rerun_of_a_finished_cell_does_no_work(cell, in_workdir, monkeypatch):
