@@ -15,6 +15,7 @@ from torchmetrics.retrieval import RetrievalHitRate, RetrievalMAP
 
 from torchmetrics.functional import classification as tmf
 
+from llmusic.config import UserError
 from llmusic.eval.classification import (classification_report, confusion_matrix, plot_confusion, score_intervals,
                                          scores, song_level)
 from llmusic.eval.melody_baselines import BASELINES
@@ -458,3 +459,20 @@ def test_melody_transformer_starts_as_torch_transformer_layers_would(seed):
     assert set(got) == set(expected)
     for name, value in expected.items():
         assert torch.equal(got[name], value), name
+
+
+class _NoSongs(Dataset):
+    """A source whose every song was skipped (a run of replies with no melody pairs, say)."""
+    song_ids: list = []
+    skipped = {"no_pairs": 126}
+
+    def __len__(self) -> int:
+        return 0
+
+    def __getitem__(self, i: int):
+        raise IndexError(i)
+
+
+def test_an_empty_training_set_stops_with_its_skip_reasons():
+    with pytest.raises(UserError, match=r"holds no samples.*'no_pairs': 126.*students\.melody=null"):
+        TrainTestData(_NoSongs(), _NoSongs())

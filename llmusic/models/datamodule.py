@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, WeightedRandomSampler
 
+from llmusic.config import UserError
+
 
 def split_by_song(song_ids: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sample indices -> (train indices, validation indices), whole songs on each side."""
@@ -73,6 +75,11 @@ class TrainTestData(L.LightningDataModule):
         self.batch_size = batch_size
         self.test_batch_size = test_batch_size or batch_size
         self.num_workers = num_workers
+        if not len(train):  # torch would say only "num_samples should be a positive integer value"
+            raise UserError(
+                f"the training set ({type(train).__name__}) holds no samples: every source song was skipped "
+                f"({dict(getattr(train, 'skipped', None) or {}) or 'no reasons recorded'}). Nothing can be trained "
+                "on it; in a pipeline cell, leave this student out (e.g. students.melody=null)")
         train_idx, val_idx = split_by_song(np.asarray(train.song_ids), val_fraction, seed)
         self.train, self.val = Subset(train, train_idx.tolist()), Subset(train, val_idx.tolist())
 
