@@ -8,6 +8,7 @@ exactly as their `python -m llmusic.<name>` entry point composes them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -27,6 +28,16 @@ CONF_DIR = REPO_ROOT / "conf"
 
 # Configs that frame melody phrases by a constraint set's span (conf/experiment/melody_completion_llm.yaml).
 OmegaConf.register_new_resolver("llmusic.melody_phrase_bars", melody_phrase_bars, replace=True)
+
+
+def file_sha256(path: str) -> str:
+    """16 hex digits of sha256 over a file's bytes ("missing" where there is none): a config that
+    names a file by its path alone would look the same after the file changed."""
+    file = Path(os.path.expanduser(str(path)))
+    return hashlib.sha256(file.read_bytes()).hexdigest()[:16] if file.is_file() else "missing"
+
+
+OmegaConf.register_new_resolver("llmusic.file_sha256", file_sha256, replace=True)
 
 
 class UserError(Exception):

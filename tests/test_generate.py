@@ -236,3 +236,26 @@ def test_cli_entry_point(tmp_path):
     assert "valid rate per genre" in done.stdout and "Bossa Nova" in done.stdout
     assert json.loads((out / "summary.json").read_text())["songs"] == 2
     assert (out / "midi" / "Blues__Bossa_Nova" / "0.mid").is_file()
+
+
+def test_a_replay_run_names_its_recordings_content_not_only_its_path(tmp_path):
+    """A recording edited in place keeps its path: the saved config tells the two contents apart, so
+    a finished run is not reused for the new file, and a run re-made from the old config refuses it."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from llmusic.config import compose_config
+    from llmusic.run_dir import GenerateRun
+
+    recording = tmp_path / "replies.jsonl"
+    recording.write_bytes(REPLAY.read_bytes())
+    overrides = ["llm=replay", f"llm.path={recording}", f"out_dir={tmp_path / 'run'}", "progress=false"]
+    cfg = compose_config("generate", overrides)
+    generate(cfg)
+    assert GenerateRun(tmp_path / "run").finished_with(compose_config("generate", overrides), ignore=("progress",))
+    saved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+
+    recording.write_bytes(REPLAY.read_bytes().splitlines(keepends=True)[0])  # the same path, one line left
+    assert not GenerateRun(tmp_path / "run").finished_with(compose_config("generate", overrides), ignore=("progress",))
+    with pytest.raises(InstantiationException, match="the file changed since this config was resolved"):
+        instantiate(saved.llm)

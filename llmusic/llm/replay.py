@@ -27,7 +27,7 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from llmusic.config import ConfigError
+from llmusic.config import ConfigError, file_sha256 as file_sha256_of
 from llmusic.files import json_line
 from llmusic.llm.base import Backend, Completion, RecordedLine, SongRequest
 from llmusic.run_dir import GenerateRun
@@ -71,11 +71,15 @@ class ReplayBackend(Backend):
     paid = False
     max_attempts = 1  # a recording holds one reply per song: nothing to ask again
 
-    def __init__(self, path: str, name: str = "replay") -> None:
+    def __init__(self, path: str, name: str = "replay", file_sha256: str | None = None) -> None:
         self.name = name
         self.path = Path(path)
         if not self.path.is_file():
             raise ConfigError(f"llm.path={path}: no such file (a JSONL recording of replies)")
+        if file_sha256 is not None and file_sha256 != file_sha256_of(self.path):
+            raise ConfigError(f"llm.path={path}: the file changed since this config was resolved (llm.file_sha256="
+                              f"{file_sha256}, the file's is {file_sha256_of(self.path)}): these are not the replies "
+                              "the config names")
         try:
             self._raw = gzip.decompress(self.path.read_bytes()) if self.path.suffix == ".gz" else self.path.read_bytes()
         except (OSError, EOFError, zlib.error) as err:  # a damaged or cut .gz
