@@ -30,11 +30,16 @@ CONF_DIR = REPO_ROOT / "conf"
 OmegaConf.register_new_resolver("llmusic.melody_phrase_bars", melody_phrase_bars, replace=True)
 
 
+def short_sha256(data: bytes) -> str:
+    """16 hex digits of sha256: enough to tell contents apart, short enough for a config or a log."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def file_sha256(path: str) -> str:
-    """16 hex digits of sha256 over a file's bytes ("missing" where there is none): a config that
-    names a file by its path alone would look the same after the file changed."""
+    """`short_sha256` of a file's bytes ("missing" where there is none): a config that names a file
+    by its path alone would look the same after the file changed."""
     file = Path(os.path.expanduser(str(path)))
-    return hashlib.sha256(file.read_bytes()).hexdigest()[:16] if file.is_file() else "missing"
+    return short_sha256(file.read_bytes()) if file.is_file() else "missing"
 
 
 OmegaConf.register_new_resolver("llmusic.file_sha256", file_sha256, replace=True)

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import math
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from llmusic.config import ConfigError, file_sha256 as file_sha256_of
+from llmusic.config import ConfigError, short_sha256
 from llmusic.files import json_line
 from llmusic.llm.base import Backend, Completion, RecordedLine, SongRequest
 from llmusic.run_dir import GenerateRun
@@ -76,19 +75,20 @@ class ReplayBackend(Backend):
         self.path = Path(path)
         if not self.path.is_file():
             raise ConfigError(f"llm.path={path}: no such file (a JSONL recording of replies)")
-        if file_sha256 is not None and file_sha256 != file_sha256_of(self.path):
-            raise ConfigError(f"llm.path={path}: the file changed since this config was resolved (llm.file_sha256="
-                              f"{file_sha256}, the file's is {file_sha256_of(self.path)}): these are not the replies "
-                              "the config names")
         try:
-            self._raw = gzip.decompress(self.path.read_bytes()) if self.path.suffix == ".gz" else self.path.read_bytes()
+            stored = self.path.read_bytes()
+            self._raw = gzip.decompress(stored) if self.path.suffix == ".gz" else stored
         except (OSError, EOFError, zlib.error) as err:  # a damaged or cut .gz
             raise ConfigError(f"llm.path={path}: does not decompress ({type(err).__name__}: {err})") from err
+        if file_sha256 is not None and file_sha256 != short_sha256(stored):
+            raise ConfigError(f"llm.path={path}: the file changed since this config was resolved (llm.file_sha256="
+                              f"{file_sha256}, the file's is {short_sha256(stored)}): these are not the replies "
+                              "the config names")
         self._lines: dict[int, dict] = {}  # index -> the line, for lines that read
         self._recorded = [self._read_line(index, raw) for index, raw in enumerate(split_lines(self._raw))]
 
     def identity(self) -> dict:
-        return {"name": self.name, "file": self.path.name, "sha256": hashlib.sha256(self._raw).hexdigest()[:16]}
+        return {"name": self.name, "file": self.path.name, "sha256": short_sha256(self._raw)}
 
     def recorded_lines(self) -> list[RecordedLine]:
         return list(self._recorded)
